@@ -1,0 +1,38 @@
+"""The in-memory form of every dataset: what the loaders return, what the rest reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TextureDataset:
+    """Grayscale float32 images in [0, 1], all of one size (H, W) within a dataset.
+
+    train  (N, H, W)  defect-free images the models are trained on
+    val    (M, H, W)  defect-free images held out from training, for thresholds only
+    test   (K, H, W)  defect-free and defective test images
+    masks  (K, H, W)  bool, True on defect pixels (all False for defect-free images)
+    has_mask (K,)     bool, False for defective images whose type ships no masks:
+                      those count for image-level metrics only
+    labels (K,)       int, 1 for defective, 0 for defect-free
+    defect_types      K names, "good" for defect-free; test_names: K file stems
+    structural_types  the defect types that change structure, not intensity (if known)
+    """
+
+    spec: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    masks: np.ndarray
+    has_mask: np.ndarray
+    labels: np.ndarray
+    defect_types: list[str]
+    test_names: list[str]
+    structural_types: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.test.shape[1:3])
