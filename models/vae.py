@@ -1,0 +1,152 @@
+"""The variational autoencoder of Section 3.1.2, on the Table-1 backbone.
+
+The encoder yields the mean and log-variance of a Gaussian posterior Q(z|x) with d
+dimensions; z is sampled by the reparameterisation trick, z = mu + exp(log_var / 2) * eps;
+the decoder yields, per pixel, the mean and log-variance of a Gaussian p(x|z), so that the
+reconstruction probability scores a pixel against the spread the model expects there and
+is more than an l2 residual in disguise. Training minimises the negative ELBO:
+
+    loss = sum over the patch of -log p(x | z)  +  KL(Q(z|x) || N(0, I))
+
+The paper compares two anomaly measures of this model, both here as functions:
+- ``kl_divergence(vae, patches)``: KL(Q(z|x) || P(z)), one value per patch (Soukup and
+  Pinetz, 2018); a segmentation needs one forward pass per position.
+- ``reconstruction_probability(vae, patches, samples=L)``: per-pixel -log p(x | z),
+  averaged over L samples z ~ Q(z|x) (An and Cho, 2015). Per pixel, like l2: the paper
+  shows it shares l2's failure on structural defects.
+
+The decoder's log-variance is bounded to (-6, 6) by a scaled tanh (standard deviation at
+least 0.05 on a [0, 1] scale): an unbounded variance lets the likelihood grow without
+limit on flat regions and makes training unstable.
+"""
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from models.autoencoder import decoder_body, encoder_body, output_layer
+
+LOG_VAR_BOUND = 6.0
+
+
+class Sampling(layers.Layer):
+    """z = mu + sigma * eps, eps ~ N(0, I): the reparameterisation trick."""
+
+    def call(self, z_mean, z_log_var, seed=None):
+        eps = keras.random.normal(ops.shape(z_mean), seed=seed)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+def gaussian_nll(x, mean, log_var):
+    """Per-pixel -log N(x; mean, exp(log_var)), the Gaussian log-density formula."""
+    return 0.5 * (math.log(2 * math.pi) + log_var + ops.square(x - mean) / ops.exp(log_var))
+
+
+def kl_to_standard_normal(z_mean, z_log_var):
+    """Closed-form KL(N(mu, diag(exp(log_var))) || N(0, I)), summed over the latent axes."""
+    kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+    return ops.sum(ops.reshape(kl, (ops.shape(kl)[0], -1)), axis=1)
+
+
+class VAE(keras.Model):
+    """Encoder -> (z_mean, z_log_var) -> z -> decoder -> (x_mean, x_log_var)."""
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.sampling = Sampling()
+        self.seed = keras.random.SeedGenerator(1337)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.nll_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.nll_tracker, self.kl_tracker]
+
+    def call(self, x):
+        """The decoder's mean for a sampled z: the VAE's reconstruction of x."""
+        z_mean, z_log_var = self.encoder(x)
+        x_mean, _ = self.decoder(self.sampling(z_mean, z_log_var, seed=self.seed))
+        return x_mean
+
+    def negative_elbo(self, x):
+        z_mean, z_log_var = self.encoder(x)
+        x_mean, x_log_var = self.decoder(self.sampling(z_mean, z_log_var, seed=self.seed))
+        nll = ops.sum(gaussian_nll(ops.cast(x, "float32"), x_mean, x_log_var), axis=(1, 2, 3))
+        kl = kl_to_standard_normal(z_mean, z_log_var)
+        return ops.mean(nll), ops.mean(kl)
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            nll, kl = self.negative_elbo(x)
+            loss = nll + kl
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._report(loss, nll, kl)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        nll, kl = self.negative_elbo(x)
+        return self._report(nll + kl, nll, kl)
+
+    def _report(self, loss, nll, kl):
+        self.loss_tracker.update_state(loss)
+        self.nll_tracker.update_state(nll)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                **super().get_config()}
+
+    @classmethod
+    def from_config(cls, config):
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, **config)
+
+
+def build_vae(latent_dim=100, patch_size=128):
+    """The Table-1 backbone with Gaussian heads on both sides of the latent space."""
+    inputs, h = encoder_body(patch_size)
+    z_mean = layers.Conv2D(latent_dim, 8, name="conv9_mean", dtype="float32")(h)
+    z_log_var = layers.Conv2D(latent_dim, 8, name="conv9_log_var", dtype="float32")(h)
+    encoder = keras.Model(inputs, [z_mean, z_log_var], name="vae_encoder")
+
+    z, h = decoder_body(latent_dim, patch_size)
+    x_mean = output_layer("convT5_mean")(h)
+    raw = output_layer("convT5_log_var", activation=None)(h)
+    x_log_var = layers.Lambda(lambda t: LOG_VAR_BOUND * ops.tanh(t / LOG_VAR_BOUND),
+                              name="bounded_log_var", dtype="float32")(raw)
+    decoder = keras.Model(z, [x_mean, x_log_var], name="vae_decoder")
+    return VAE(encoder, decoder, name=f"vae_d{latent_dim}")
+
+
+def kl_divergence(vae, patches):
+    """KL(Q(z|x) || N(0, I)) of every patch (N, p, p, 1) -> (N,): one forward pass each."""
+    z_mean, z_log_var = vae.encoder(patches, training=False)
+    return kl_to_standard_normal(z_mean, z_log_var)
+
+
+def reconstruction_probability(vae, patches, samples=10, seed=0):
+    """Per-pixel -log p(x|z) averaged over `samples` draws z ~ Q(z|x): (N, p, p, 1).
+
+    Returned as a negative log-likelihood, so that larger means more anomalous, like
+    every other map here. Also returns the mean reconstruction (the decoder's mean
+    averaged over the same draws) for the figures.
+    """
+    x = ops.cast(patches, "float32")
+    z_mean, z_log_var = vae.encoder(x, training=False)
+    nll, recon = 0.0, 0.0
+    for i in range(samples):
+        eps = keras.random.normal(ops.shape(z_mean), seed=seed + i)
+        x_mean, x_log_var = vae.decoder(z_mean + ops.exp(0.5 * z_log_var) * eps,
+                                        training=False)
+        nll = nll + gaussian_nll(x, x_mean, x_log_var)
+        recon = recon + x_mean
+    return nll / samples, recon / samples

@@ -1,0 +1,54 @@
+"""On-disk cache of generated datasets, so each built-in dataset is made once per seed.
+
+Files are ``<spec>-seed<seed>-<full|small>-v<VERSION>.npz`` under ``$SSIM_AE_CACHE`` or
+``<repo>/.cache/datasets/``. Changing a generator means bumping ``VERSION`` in the module
+that generates, which makes every old file a miss. Written to a temporary name and then
+renamed, so an interrupted run never leaves a half file that looks complete.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .dataset import TextureDataset
+
+_ARRAYS = ("train", "val", "test", "masks", "has_mask", "labels")
+_LISTS = ("defect_types", "test_names", "structural_types")
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("SSIM_AE_CACHE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / ".cache" / "datasets"
+
+
+def cached(spec: str, seed: int, small: bool, version: int,
+           make: Callable[[], TextureDataset]) -> TextureDataset:
+    """Return the dataset from the cache, or make it, store it and return it."""
+    path = cache_dir() / f"{spec}-seed{seed}-{'small' if small else 'full'}-v{version}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return TextureDataset(
+                    spec=spec, source=str(z["source"]),
+                    **{k: z[k] for k in _ARRAYS},
+                    **{k: [str(s) for s in z[k]] for k in _LISTS})
+        except Exception:  # unreadable cache file (e.g. disk full once): make it again
+            pass
+    ds = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, source=np.array(ds.source),
+                     **{k: getattr(ds, k) for k in _ARRAYS},
+                     **{k: np.array(getattr(ds, k), dtype=str) for k in _LISTS})
+        os.replace(tmp, path)
+    except OSError:  # a read-only checkout still works, only slower
+        pass
+    return ds
