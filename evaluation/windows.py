@@ -118,10 +118,13 @@ def _check_grid_input(array: np.ndarray, grid: Grid, per_patch_shape: tuple, wha
 def fold(patch_maps: np.ndarray, grid: Grid) -> np.ndarray:
     """Average overlapping patch maps (P, patch, patch) into maps (N, H, W) or (H, W).
 
+    A trailing channel axis of size 1 (Keras ``channels_last`` output) is dropped.
     Returns float32 for float32 (or narrower) input, else float64. The Python loop is
     over images, never over patches or pixels: each image is two sparse products.
     """
     patch_maps = np.asarray(patch_maps)
+    if patch_maps.ndim == 4 and patch_maps.shape[-1] == 1:
+        patch_maps = patch_maps[..., 0]
     _check_grid_input(patch_maps, grid, (grid.patch, grid.patch), "patch maps")
     p = grid.patch
     nr, nc = len(grid.rows), len(grid.cols)

@@ -49,11 +49,13 @@ def match_stats(src: np.ndarray, ref: np.ndarray, region: np.ndarray) -> np.ndar
 
 
 def change_mask(clean: np.ndarray, defective: np.ndarray, near: np.ndarray,
-                thr: float = 0.03) -> np.ndarray:
-    """Pixels whose local (3x3-ish) change exceeds ``thr``, near the planted region."""
+                thr: float = 0.03, close: int = 5) -> np.ndarray:
+    """Pixels whose local (3x3-ish) change exceeds ``thr``, near the planted region,
+    closed over ``close`` px and hole-filled."""
     d = ndi.gaussian_filter(np.abs(defective - clean), 1.0)
     m = (d > thr) & ndi.binary_dilation(near, iterations=3)
-    m = ndi.binary_closing(m, structure=np.ones((5, 5)), iterations=1, border_value=0)
+    m = np.pad(m, close)  # closing near the border must not eat the mask
+    m = ndi.binary_closing(m, structure=np.ones((close, close)))[close:-close, close:-close]
     return ndi.binary_fill_holes(m)
 
 

@@ -1,0 +1,106 @@
+"""Sliding-window geometry: every pixel covered, and fold is the exact inverse of extract."""
+import numpy as np
+import pytest
+
+from evaluation.windows import extract_patches, fold, patch_values_to_maps, window_starts
+from textures.errors import InputError
+
+
+@pytest.mark.parametrize("length, patch, stride, expected", [
+    (512, 128, 30, list(range(0, 361, 30)) + [384]),
+    (200, 128, 30, [0, 30, 60, 72]),
+    (128, 128, 30, [0]),
+    (130, 128, 30, [0, 2]),
+    (218, 128, 30, [0, 30, 60, 90]),  # stride divides length - patch: no extra window
+])
+def test_window_starts_cover_every_pixel(length, patch, stride, expected):
+    starts = window_starts(length, patch, stride)
+    np.testing.assert_array_equal(starts, expected)
+    assert starts[0] == 0 and starts[-1] == length - patch
+    assert np.all(np.diff(starts) > 0) and np.all(np.diff(starts) <= stride)
+    covered = np.zeros(length, dtype=int)
+    for s in starts:
+        covered[s:s + patch] += 1
+    assert covered.min() >= 1
+
+
+def test_image_smaller_than_patch_is_an_input_error():
+    with pytest.raises(InputError, match="100 px is smaller than the patch size 128"):
+        window_starts(100, 128, 30)
+    with pytest.raises(InputError):
+        extract_patches(np.zeros((100, 300), np.float32), 128, 30)
+
+
+def test_patches_are_row_major_per_image_and_images_concatenated():
+    images = np.arange(2 * 9 * 7, dtype=np.float32).reshape(2, 9, 7)
+    patches, grid = extract_patches(images, 4, 3)
+    np.testing.assert_array_equal(grid.rows, [0, 3, 5])
+    np.testing.assert_array_equal(grid.cols, [0, 3])
+    assert patches.shape == (2 * 3 * 2, 4, 4)
+    k = 0
+    for n in range(2):
+        for r in grid.rows:
+            for c in grid.cols:
+                np.testing.assert_array_equal(patches[k], images[n, r:r + 4, c:c + 4])
+                k += 1
+
+
+@pytest.mark.parametrize("shape, patch, stride", [
+    ((158, 188), 128, 30),  # stride divides H - patch and W - patch
+    ((200, 171), 128, 30),  # it divides neither
+    ((40, 33), 8, 5),
+    ((16, 16), 16, 3),      # a single window
+])
+def test_extract_then_fold_returns_the_image_exactly(shape, patch, stride):
+    image = np.random.default_rng(0).random(shape, dtype=np.float32)
+    patches, grid = extract_patches(image, patch, stride)
+    back = fold(patches, grid)
+    assert back.shape == shape and back.dtype == np.float32
+    np.testing.assert_array_equal(back, image)
+
+
+def test_fold_batch_of_images():
+    images = np.random.default_rng(1).random((3, 45, 38))  # float64 this time
+    patches, grid = extract_patches(images, 16, 7)
+    back = fold(patches, grid)
+    assert back.shape == images.shape and back.dtype == np.float64
+    np.testing.assert_allclose(back, images, rtol=0, atol=1e-12)
+
+
+def test_constant_patches_fold_to_the_constant():
+    _, grid = extract_patches(np.zeros((2, 50, 61), np.float32), 16, 7)
+    back = fold(np.full((grid.n_patches, 16, 16), 0.37, np.float32), grid)
+    np.testing.assert_array_equal(back, np.float32(0.37))
+    # Keras-style (P, patch, patch, 1) outputs fold the same way.
+    back = fold(np.full((grid.n_patches, 16, 16, 1), 0.37, np.float32), grid)
+    assert back.shape == (2, 50, 61)
+    np.testing.assert_array_equal(back, np.float32(0.37))
+
+
+def test_fold_averages_overlaps():
+    # A 2x3 image, 2x2 windows at columns [0, 2) and [1, 3): the middle column is shared.
+    _, grid = extract_patches(np.zeros((2, 3)), 2, 1)
+    assert grid.n_patches == 2
+    maps = np.stack([np.ones((2, 2)), np.zeros((2, 2))])  # first window 1, second 0
+    back = fold(maps, grid)
+    np.testing.assert_array_equal(back, [[1.0, 0.5, 0.0], [1.0, 0.5, 0.0]])
+
+
+def test_fold_rejects_the_wrong_number_of_patches():
+    patches, grid = extract_patches(np.zeros((40, 40), np.float32), 16, 8)
+    with pytest.raises(InputError, match="grid expects"):
+        fold(patches[:-1], grid)
+
+
+def test_patch_values_spread_like_folded_constant_patches():
+    rng = np.random.default_rng(2)
+    _, grid = extract_patches(np.zeros((2, 47, 39), np.float32), 16, 6)
+    values = rng.random(grid.n_patches)
+    constant_patches = np.broadcast_to(values[:, None, None], (grid.n_patches, 16, 16))
+    np.testing.assert_allclose(patch_values_to_maps(values, grid),
+                               fold(constant_patches, grid), rtol=0, atol=1e-12)
+    # A single image: (H, W) back.
+    _, grid1 = extract_patches(np.zeros((47, 39), np.float32), 16, 6)
+    one = patch_values_to_maps(np.full(grid1.n_patches, 2.5, np.float32), grid1)
+    assert one.shape == (47, 39) and one.dtype == np.float32
+    np.testing.assert_array_equal(one, 2.5)

@@ -1,0 +1,130 @@
+"""Real texture photographs with planted defects: ``brick``, ``grass``, ``gravel``.
+
+scikit-image ships these three 512x512 grayscale photographs (``skimage.data``), so they are
+available offline. Each becomes a dataset of 192x192 crops, with train and test kept apart:
+
+* train and validation crops come only from the photo's TOP half (rows 0-255);
+* test crops come only from its BOTTOM half (rows 256-511);
+
+so no pixel of a test image was ever seen in training. Crops are taken at random offsets
+and mirrored left-right at random (a mirrored photo of these textures is still a plausible
+photo of them). Defects are planted into test crops, using only pixels of that same crop:
+
+* ``foreign_patch`` (structural): a disc replaced by a rotated, mirrored and magnified piece
+  from elsewhere in the crop, shifted and scaled to the mean and spread of what it replaces;
+* ``smoothed`` (structural): a region blurred and re-normalised to its original mean and
+  spread: the grain is gone, the grey values are not;
+* ``swirl`` (structural): the texture twisted about a point, as by a local deformation;
+* ``stain`` (intensity): a soft darker or lighter blob.
+
+Edges are blended over a few pixels; the mask marks where the image changed (defects.py).
+Sizes as for the synthetic datasets: 40 train, 8 validation, 8 defect-free + 4 per type
+(``small=True``: 6, 2, 2 + 1).
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import skimage.data
+from scipy import ndimage as ndi
+
+from . import defects as D
+from .cache import cached
+from .dataset import TextureDataset
+
+VERSION = 1
+SPECS = ("brick", "grass", "gravel")
+TYPES = ("foreign_patch", "smoothed", "swirl", "stain")
+STRUCTURAL = ("foreign_patch", "smoothed", "swirl")
+CROP = 192
+
+
+def load(spec: str, seed: int = 0, small: bool = False) -> TextureDataset:
+    return cached(spec, seed, small, VERSION, lambda: generate(spec, seed, small))
+
+
+def generate(spec: str, seed: int = 0, small: bool = False) -> TextureDataset:
+    if spec not in SPECS:
+        raise ValueError(spec)
+    photo = getattr(skimage.data, spec)().astype(np.float32) / 255.0
+    half = photo.shape[0] // 2
+    top, bottom = photo[:half], photo[half:]  # train/val  |  test: never overlapping
+    n_train, n_val, n_good, per_type = (6, 2, 2, 1) if small else (40, 8, 8, 4)
+    rng = np.random.default_rng([seed, zlib.crc32(spec.encode()), int(small)])
+    train = np.stack([_crop(top, rng) for _ in range(n_train + n_val)])
+    test_types = ["good"] * n_good + [t for t in TYPES for _ in range(per_type)]
+    test, masks = [], []
+    for t in test_types:
+        img = _crop(bottom, rng)
+        mask = np.zeros(img.shape, bool)
+        if t != "good":
+            img, mask = _plant(img, rng, t)
+        test.append(img)
+        masks.append(mask)
+    counts: dict[str, int] = {}
+    names = []
+    for t in test_types:
+        names.append(f"{t}_{counts.get(t, 0):03d}")
+        counts[t] = counts.get(t, 0) + 1
+    return TextureDataset(
+        spec=spec, train=train[:n_train], val=train[n_train:],
+        test=np.stack(test).astype(np.float32), masks=np.stack(masks),
+        has_mask=np.ones(len(test_types), bool),
+        labels=np.array([t != "good" for t in test_types], dtype=np.int64),
+        defect_types=test_types, test_names=names, structural_types=list(STRUCTURAL),
+        source=f"skimage.data.{spec}() (train: rows 0-{half - 1}, test: rows {half}-"
+               f"{photo.shape[0] - 1}), defects planted by textures/real.py v{VERSION}, seed {seed}")
+
+
+def _crop(region, rng):
+    h, w = region.shape
+    y, x = rng.integers(0, h - CROP + 1), rng.integers(0, w - CROP + 1)
+    c = region[y:y + CROP, x:x + CROP]
+    return np.ascontiguousarray(c[:, ::-1] if rng.random() < 0.5 else c)
+
+
+def _plant(clean, rng, kind):
+    shape = clean.shape
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    for _ in range(20):
+        size = float(np.exp(rng.uniform(np.log(12 if kind == "stain" else 24), np.log(90))))
+        region = D.blob(rng, shape, size)
+        cy, cx = np.argwhere(region).mean(0)
+        a = D.soft(region, 1.5)
+        if kind == "foreign_patch":
+            z = rng.uniform(0.45, 0.65)  # < 1: the piece is magnified
+            r = z * size * 0.75 + 2  # radius the source piece needs
+            while True:  # a source centre inside the crop, away from the region
+                sy, sx = rng.uniform(r, shape[0] - r, 2)
+                if np.hypot(sy - cy, sx - cx) > size * 0.6:
+                    break
+            th = rng.uniform(0.3, 2 * np.pi - 0.3)
+            fl = rng.choice([-1.0, 1.0])
+            dy, dx = (yy - cy) * z, fl * (xx - cx) * z
+            src = np.stack([sy + np.cos(th) * dy - np.sin(th) * dx,
+                            sx + np.sin(th) * dy + np.cos(th) * dx])
+            patch = D.match_stats(ndi.map_coordinates(clean, src, order=1, mode="reflect"),
+                                  clean, region)
+            defective = clean * (1 - a) + patch * a
+        elif kind == "smoothed":
+            film = D.match_stats(ndi.gaussian_filter(clean, rng.uniform(2.5, 4)), clean, region)
+            defective = clean * (1 - a) + film * a
+        elif kind == "swirl":
+            R = size / 2
+            r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / R ** 2
+            t = rng.choice([-1, 1]) * rng.uniform(2.0, 3.0) * np.exp(-r2)
+            src = np.stack([cy + np.cos(t) * (yy - cy) - np.sin(t) * (xx - cx),
+                            cx + np.sin(t) * (yy - cy) + np.cos(t) * (xx - cx)])
+            defective = ndi.map_coordinates(clean, src, order=1, mode="reflect")
+            region = r2 < 2.0
+        elif kind == "stain":
+            defective = D.stain(clean, rng, size)
+            region = np.abs(defective - clean) > 0.01
+        else:
+            raise ValueError(kind)
+        defective = np.clip(defective, 0, 1).astype(np.float32)
+        mask = D.change_mask(clean, defective, region, thr=0.03)
+        if mask.sum() >= 30:
+            return defective, mask
+    raise RuntimeError(f"could not plant {kind}")
