@@ -30,6 +30,15 @@ from models.autoencoder import decoder_body, encoder_body, output_layer
 LOG_VAR_BOUND = 6.0
 
 
+@keras.saving.register_keras_serializable(package="ssim_ae")
+class BoundedLogVar(layers.Layer):
+    """log_var = 6 tanh(raw / 6): the decoder's log-variance kept in (-6, 6)."""
+
+    def call(self, raw):
+        return LOG_VAR_BOUND * ops.tanh(raw / LOG_VAR_BOUND)
+
+
+@keras.saving.register_keras_serializable(package="ssim_ae")
 class Sampling(layers.Layer):
     """z = mu + sigma * eps, eps ~ N(0, I): the reparameterisation trick."""
 
@@ -49,6 +58,7 @@ def kl_to_standard_normal(z_mean, z_log_var):
     return ops.sum(ops.reshape(kl, (ops.shape(kl)[0], -1)), axis=1)
 
 
+@keras.saving.register_keras_serializable(package="ssim_ae")
 class VAE(keras.Model):
     """Encoder -> (z_mean, z_log_var) -> z -> decoder -> (x_mean, x_log_var)."""
 
@@ -121,10 +131,11 @@ def build_vae(latent_dim=100, patch_size=128):
     z, h = decoder_body(latent_dim, patch_size)
     x_mean = output_layer("convT5_mean")(h)
     raw = output_layer("convT5_log_var", activation=None)(h)
-    x_log_var = layers.Lambda(lambda t: LOG_VAR_BOUND * ops.tanh(t / LOG_VAR_BOUND),
-                              name="bounded_log_var", dtype="float32")(raw)
+    x_log_var = BoundedLogVar(name="bounded_log_var", dtype="float32")(raw)
     decoder = keras.Model(z, [x_mean, x_log_var], name="vae_decoder")
-    return VAE(encoder, decoder, name=f"vae_d{latent_dim}")
+    vae = VAE(encoder, decoder, name=f"vae_d{latent_dim}")
+    vae(ops.zeros((1, patch_size, patch_size, 1)))  # build the weights now
+    return vae
 
 
 def kl_divergence(vae, patches):

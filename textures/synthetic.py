@@ -31,7 +31,7 @@ from . import defects as D
 from .cache import cached
 from .dataset import TextureDataset
 
-VERSION = 1  # bump whenever a generator changes: old cache files then miss
+VERSION = 2  # bump whenever a generator changes: old cache files then miss
 SPECS = ("fabric1", "fabric2", "nanofibres")
 FABRIC_TYPES = ("missing_thread", "shifted_weave", "foreign_weave", "knot", "rotated_weave",
                 "stain")
@@ -215,6 +215,8 @@ def _fabric(spec, rng, shape, kind):
             region = np.abs(defective - clean) > 0.01
         else:
             raise ValueError(kind)
+        if kind in ("foreign_weave", "rotated_weave"):  # coinciding threads are inside too
+            close = int(P)
         mask = D.change_mask(clean, defective, region, close=close)
         if mask.sum() >= 30:
             return _finish(defective, rng, 0.02), mask

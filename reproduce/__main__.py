@@ -1,0 +1,158 @@
+"""Command line: ``python -m reproduce COMMAND ...`` (see ``--help``).
+
+  all        every experiment of the paper into a results folder (what run_all.sh calls)
+  train      train one model (through the cache) and copy it to a folder
+  evaluate   train what is missing, then anomaly maps and metrics of one dataset
+  segment    apply a trained model to unlabelled images: heat maps and binary masks
+  datasets   export a dataset in the MVTec AD layout, or draw a montage of it
+
+Expected bad input ends with one line ``error: ...`` and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _profile(args):
+    from reproduce import profiles
+    profile = profiles.get(args.profile)
+    if getattr(args, "precision", None):
+        profile["precision"] = args.precision
+    return profile
+
+
+def writable_dir(path: str) -> Path:
+    """An output folder that exists (created if needed) and can be written."""
+    from textures.errors import InputError
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create output folder {path}: {e.strerror}; choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {path} is not writable; choose another --out")
+    return folder
+
+
+def cmd_all(args):
+    from reproduce import runner
+    runner.run(_profile(args), writable_dir(args.out), only=args.only, datasets=args.datasets)
+
+
+def cmd_train(args):
+    import shutil
+    import textures
+    from reproduce import train
+    train.check_method(args.method)
+    profile = _profile(args)
+    out = writable_dir(args.out)
+    ds = textures.load(args.dataset, seed=profile["seeds"][0], small=profile["small_data"])
+    folder = train.train(ds, args.method, profile, seed=profile["seeds"][0])
+    for name in ("model.keras", "log.csv", "run.json"):
+        shutil.copyfile(folder / name, out / f".{name}.tmp")
+        os.replace(out / f".{name}.tmp", out / name)
+    print(f"trained {args.method} on {args.dataset}: {out / 'model.keras'}")
+
+
+def cmd_evaluate(args):
+    from reproduce.evaluate import evaluate
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    table = evaluate(args.dataset, methods, _profile(args), writable_dir(args.out),
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(table[["dataset", "method", "map", "pixel_auroc", "aupro_30", "image_auroc"]]
+          .to_string(index=False, float_format="%.3f"))
+
+
+def cmd_segment(args):
+    from reproduce.segment import segment
+    segment(Path(args.model), args.images, writable_dir(args.out))
+
+
+def cmd_datasets(args):
+    import textures
+    if args.action == "export":
+        from textures.folders import export
+        ds = textures.load(args.spec, seed=args.seed, small=args.small)
+        print(f"wrote {export(ds, args.dir)}")
+    else:
+        from textures.montage import show
+        if not args.out:
+            from textures.errors import InputError
+            raise InputError("datasets show needs --out FILE.png")
+        writable_dir(str(Path(args.out).parent or "."))
+        ds = textures.load(args.spec, seed=args.seed, small=args.small)
+        show(ds, args.out)
+        print(f"wrote {args.out}")
+
+
+def parser():
+    from reproduce.profiles import DEFAULT, NAMES
+    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_profile(q):
+        q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
+        q.add_argument("--precision", choices=("float32", "bf16"), help="override the profile's precision")
+        return q
+
+    q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
+    q.add_argument("--out", default="results")
+    q.add_argument("--only", help="run one experiment (comma-separated names allowed)")
+    q.add_argument("--datasets", help="comma-separated dataset specs (default: the six built-in)")
+    q.set_defaults(func=cmd_all)
+
+    q = with_profile(sub.add_parser("train", help="train one model"))
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--method", required=True, help="l2_ae, ssim_ae or vae")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_train)
+
+    q = with_profile(sub.add_parser("evaluate", help="maps and metrics of one dataset"))
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--methods", default="l2_ae,ssim_ae,vae")
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("segment", help="heat maps and masks of unlabelled images")
+    q.add_argument("--model", required=True, help="a folder written by `train`")
+    q.add_argument("--images", nargs="+", required=True)
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_segment)
+
+    q = sub.add_parser("datasets", help="export or show a dataset")
+    q.add_argument("action", choices=("export", "show"))
+    q.add_argument("spec")
+    q.add_argument("dir", nargs="?", help="export: the folder to write")
+    q.add_argument("--out", help="show: the PNG to write")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--small", action="store_true", help="the smoke-scale version")
+    q.set_defaults(func=cmd_datasets)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    from reproduce.train import TrainingError
+    from textures.errors import InputError
+    if args.command == "datasets" and args.action == "export" and not args.dir:
+        print("error: datasets export needs a target folder: datasets export SPEC DIR", file=sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except (InputError, TrainingError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``evaluate``: train what is missing, compute every map, score it, write the folder.
+
+Writes into OUT: metrics.csv (one row per dataset x method x map; the main rows are
+l2_ae/l2, ssim_ae/ssim, vae/vae_kl, vae/vae_rp, the cross rows l2_ae/ssim and
+ssim_ae/l2 score each autoencoder with the other residual), maps.npz (format in
+reproduce/context.py), logs/<method>.csv and run.json.
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import textures
+from evaluation.maps import anomaly_maps
+from evaluation.scoring import COLUMNS, score
+from reproduce import train as training
+from reproduce.provenance import atomic_write_bytes, atomic_write_text, provenance
+
+MAIN_MAP = {"l2_ae": "l2", "ssim_ae": "ssim"}
+
+
+def maps_for(model, method, images, profile):
+    return anomaly_maps(model, method, images, patch=profile["patch_size"],
+                        stride=profile["stride"], batch=profile["eval_batch"],
+                        kl_stride=profile["kl_stride"], rp_samples=profile["rp_samples"])
+
+
+def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.DataFrame:
+    """Evaluate the methods on one dataset into ``out``; returns the metrics table."""
+    methods = [training.check_method(m) for m in methods]
+    seed = profile["seeds"][0]
+    timings = {}
+    t = time.time()
+    ds = textures.load(spec, seed=seed, small=profile["small_data"])
+    timings["load_dataset"] = round(time.time() - t, 2)
+    rows, arrays, trained = [], {}, {}
+    for method in methods:
+        t = time.time()
+        log(f"{spec}: training {method} (cached if done before)")
+        folder = training.train(ds, method, profile, seed=seed)
+        trained[method] = str(folder)
+        timings[f"train_{method}"] = round(time.time() - t, 2)
+        t = time.time()
+        log(f"{spec}: anomaly maps of {method} on {len(ds.test)} test + {len(ds.val)} validation images")
+        model = training.load(folder)
+        test_maps = maps_for(model, method, ds.test, profile)
+        val_maps = maps_for(model, method, ds.val, profile)
+        arrays[f"recon_{method}"] = test_maps.pop("recon")
+        val_maps.pop("recon")
+        for name, test_map in test_maps.items():
+            metrics = score(test_map, val_maps[name], ds.masks, ds.has_mask, ds.labels,
+                            profile["min_defect_area"])
+            rows.append({"dataset": spec, "method": method, "map": name, **metrics})
+            if MAIN_MAP.get(method, name) == name:
+                arrays[name] = test_map
+                arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
+        timings[f"evaluate_{method}"] = round(time.time() - t, 2)
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(folder) / "log.csv", out / "logs" / f"{method}.csv")
+    table = pd.DataFrame(rows, columns=["dataset", "method", "map", *COLUMNS])
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=ds.test, masks=ds.masks, has_mask=ds.has_mask,
+                        labels=ds.labels, defect_types=np.array(ds.defect_types), **arrays)
+    atomic_write_bytes(out / "maps.npz", buffer.getvalue())
+    atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.6f"))
+    info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
+            "seeds": list(profile["seeds"]), "models": trained, "seconds": timings,
+            "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
+            "train_images": int(len(ds.train)), "dataset_source": ds.source, **provenance()}
+    atomic_write_text(out / "run.json", json.dumps(info, indent=2, default=str))
+    return table

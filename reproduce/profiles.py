@@ -1,0 +1,48 @@
+"""The three profiles, as one table: how much to train and how to evaluate.
+
+- ``paper``: the paper's schedule (PAPER.md, re-implementations): 200 epochs of 10,000
+  random 128 x 128 patches, batch 128, Adam 2e-4, weight decay 1e-5, d = 100. For a GPU:
+  on a 2-core CPU this is 3-4 hours per model.
+- ``cpu`` (the default): what a 2-core CPU can do in about an hour for 6 datasets x
+  3 models. ../shared/CALIBRATION.md measured that the SSIM-AE needs tens of thousands
+  of patches before its maps mean anything (below chance at 15k, clearly above l2 at
+  45k), so each model sees ``epochs x patches_per_epoch`` patches in that range, and the
+  test sets stay modest.
+- ``smoke``: the whole pipeline in a couple of minutes on small data, for the tests.
+
+Everything that determines a trained model (training values, dataset, seed, code) goes
+into its cache key (reproduce/train.py); evaluation values do not.
+"""
+from textures.errors import InputError
+
+TRAINING_KEYS = ("patches_per_epoch", "epochs", "batch_size", "learning_rate",
+                 "weight_decay", "latent_dim", "patch_size", "precision", "small_data")
+
+PROFILES = {
+    #                     paper     cpu      smoke
+    "patches_per_epoch": (10_000,   4_096,   64),
+    "epochs":            (200,      10,      1),
+    "batch_size":        (128,      128,     16),
+    "learning_rate":     (2e-4,     2e-4,    2e-4),
+    "weight_decay":      (1e-5,     1e-5,    1e-5),
+    "latent_dim":        (100,      100,     100),
+    "patch_size":        (128,      128,     128),
+    "precision":         ("float32", "float32", "float32"),
+    "small_data":        (False,    False,   True),   # smoke: fewer, smaller images
+    "stride":            (30,       30,      30),     # sliding-window evaluation
+    "kl_stride":         (8,        16,      32),     # VAE KL map: one forward pass each
+    "rp_samples":        (10,       8,       2),      # L for the reconstruction probability
+    "min_defect_area":   (64,       64,      16),     # px; MVTec AD threshold rule
+    "eval_batch":        (256,      128,     64),
+    "seeds":             ((0,),     (0,),    (0,)),
+}
+NAMES = ("paper", "cpu", "smoke")
+DEFAULT = "cpu"
+
+
+def get(name: str) -> dict:
+    """The profile's values as a dict, plus its name under ``"name"``."""
+    if name not in NAMES:
+        raise InputError(f"unknown profile {name!r}: choose one of {', '.join(NAMES)}")
+    column = NAMES.index(name)
+    return {"name": name, **{key: values[column] for key, values in PROFILES.items()}}

@@ -1,0 +1,190 @@
+"""The paper's results table: every method's anomaly map on every dataset.
+
+Reads the metrics that ``reproduce.evaluate`` wrote (``<eval_dir>/metrics.csv``, one row
+per dataset x map; computed in evaluation/metrics.py) and lays them out as the paper
+does: rows = datasets, columns = the four anomaly maps (l2-AE, SSIM-AE, VAE KL, VAE
+reconstruction probability). The paper reports the pixel ROC AUC; the per-region overlap
+(AUPRO up to FPR 0.3, MVTec AD) is added because large defects dominate the pixel AUC.
+A second table holds the image-level ROC AUC and the IoU / F1 of the segmentation at the
+threshold chosen on defect-free validation images (never on the test set), with the
+oracle F1 (best threshold on the test set) as an upper bound for reference.
+
+Writes ``table_auc.csv`` (long: dataset, method, map, label and every metric),
+``table_auc.md`` (wide, best map per dataset and metric in bold, then the published
+numbers from other data in their own section) and ``claims.json``: per dataset, the
+numbers behind the paper's claims (SSIM minus l2 pixel AUC; whether the VAE maps do no
+better than l2, i.e. within l2 + 0.02), so a report can cite them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reproduce import published
+from reproduce.context import MAPS
+from reproduce.provenance import atomic_write_text
+
+PIXEL_METRICS = [("pixel_auroc", "pixel ROC AUC"), ("aupro_30", "AUPRO (FPR <= 0.3)")]
+SEGMENT_METRICS = [("image_auroc", "image ROC AUC"), ("iou", "IoU at val. threshold"),
+                   ("f1", "F1 at val. threshold"), ("f1_max", "F1 oracle (test thr.)")]
+METRICS = ["pixel_auroc", "aupro_30", "image_auroc", "threshold", "iou", "f1", "f1_max"]
+VAE_MARGIN = 0.02
+
+
+CROSS = {("l2_ae", "ssim"): "l2-AE scored with the SSIM residual",
+         ("ssim_ae", "l2"): "SSIM-AE scored with the l2 residual"}
+
+
+def collect(ctx) -> pd.DataFrame:
+    """Long table of every dataset's metrics.csv: the four main (method, map) rows in
+    MAPS order (NaN where a method was not evaluated), then any other rows the
+    evaluation wrote (the cross rows: each autoencoder scored with the other residual)."""
+    rows = []
+    for spec in ctx.datasets:
+        path = ctx.eval_dir(spec) / "metrics.csv"
+        if not path.exists():
+            ctx.log(f"table_auc: no {path}, dataset {spec} left out")
+            continue
+        df = pd.read_csv(path)
+        main = [(method, name, label) for name, (method, label) in MAPS.items()]
+        extra = [(m, n, CROSS.get((m, n), f"{m} / {n}"))
+                 for m, n in zip(df["method"], df["map"])
+                 if (m, n) not in {(a, b) for a, b, _ in main}]
+        for method, name, label in main + extra:
+            hit = df[(df["method"] == method) & (df["map"] == name)]
+            row = {"dataset": spec, "method": method, "map": name, "label": label}
+            for metric in METRICS:
+                row[metric] = (float(hit[metric].iloc[0]) if len(hit) and metric in hit
+                               else math.nan)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["dataset", "method", "map", "label", *METRICS])
+
+
+def _is_cross(long: pd.DataFrame) -> np.ndarray:
+    return np.array([k in CROSS for k in zip(long["method"], long["map"])], dtype=bool)
+
+
+def _main(long: pd.DataFrame) -> pd.DataFrame:
+    """Only the four main rows per dataset (method, map) of MAPS."""
+    keys = {(method, name) for name, (method, _) in MAPS.items()}
+    return long[np.array([k in keys for k in zip(long["method"], long["map"])], dtype=bool)]
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _wide(long: pd.DataFrame, metrics) -> str:
+    """Markdown table: one row per dataset, one column per (metric, map); best bold."""
+    header = ["dataset"] + [f"{title}: {MAPS[m][1]}" for _, title in metrics for m in MAPS]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for spec, group in _main(long).groupby("dataset", sort=False):
+        cells = [spec]
+        for metric, _ in metrics:
+            values = [float(group.loc[group["map"] == m, metric].iloc[0]) for m in MAPS]
+            finite = [v for v in values if math.isfinite(v)]
+            best = max(finite) if finite else None
+            cells += [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v)
+                      for v in values]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _num(value):
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def claims(long: pd.DataFrame) -> dict:
+    """Per dataset: the numbers behind the paper's claims, and booleans (None = n/a).
+    'cross' holds each autoencoder scored with the other residual, if evaluated: it tells
+    whether a gain comes from the training loss or from the residual map."""
+    out = {"datasets": {}, "vae_margin": VAE_MARGIN,
+           "definition": {
+               "ssim_minus_l2": "pixel ROC AUC of the SSIM-AE map minus that of the l2-AE map",
+               "ssim_beats_l2": "ssim_minus_l2 > 0",
+               "vae_kl_not_better_than_l2": f"VAE KL pixel AUC <= l2 pixel AUC + {VAE_MARGIN}",
+               "vae_rp_not_better_than_l2": f"VAE recon. prob. pixel AUC <= l2 + {VAE_MARGIN}",
+               "ssim_best": "the SSIM map has the highest pixel AUC of the four maps"}}
+    for spec, group in _main(long).groupby("dataset", sort=False):
+        auc = {m: _num(float(group.loc[group["map"] == m, "pixel_auroc"].iloc[0])) for m in MAPS}
+        pro = {m: _num(float(group.loc[group["map"] == m, "aupro_30"].iloc[0])) for m in MAPS}
+        d = {"pixel_auroc": auc, "aupro_30": pro}
+
+        def diff(a, b, table):
+            return None if table[a] is None or table[b] is None else table[a] - table[b]
+
+        d["ssim_minus_l2"] = diff("ssim", "l2", auc)
+        d["ssim_minus_l2_aupro"] = diff("ssim", "l2", pro)
+        d["ssim_beats_l2"] = None if d["ssim_minus_l2"] is None else d["ssim_minus_l2"] > 0
+        for vae in ("vae_kl", "vae_rp"):
+            gap = diff(vae, "l2", auc)
+            d[f"{vae}_minus_l2"] = gap
+            d[f"{vae}_not_better_than_l2"] = None if gap is None else gap <= VAE_MARGIN
+        finite = {m: v for m, v in auc.items() if v is not None}
+        d["ssim_best"] = (None if "ssim" not in finite
+                          else finite["ssim"] == max(finite.values()))
+        cross = long[(long["dataset"] == spec).to_numpy() & _is_cross(long)]
+        d["cross_pixel_auroc"] = {f"{m}/{n}": _num(v) for m, n, v in
+                                  zip(cross["method"], cross["map"], cross["pixel_auroc"])}
+        out["datasets"][spec] = d
+    diffs = [d["ssim_minus_l2"] for d in out["datasets"].values() if d["ssim_minus_l2"] is not None]
+    out["summary"] = {
+        "n_datasets": len(out["datasets"]),
+        "n_ssim_beats_l2": sum(bool(d["ssim_beats_l2"]) for d in out["datasets"].values()),
+        "mean_ssim_minus_l2": sum(diffs) / len(diffs) if diffs else None,
+        "n_vae_kl_not_better_than_l2": sum(bool(d["vae_kl_not_better_than_l2"])
+                                           for d in out["datasets"].values()),
+        "n_vae_rp_not_better_than_l2": sum(bool(d["vae_rp_not_better_than_l2"])
+                                           for d in out["datasets"].values()),
+        "published_headline": {**published.HEADLINE, "source": published.HEADLINE_SOURCE}}
+    return out
+
+
+def run(ctx) -> list[Path]:
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    long = collect(ctx)
+    if long.empty:
+        raise RuntimeError("table_auc: no metrics.csv found for any dataset of this run: "
+                           "run the evaluation first")
+    csv_path, md_path, claims_path = (ctx.out / "table_auc.csv", ctx.out / "table_auc.md",
+                                      ctx.out / "claims.json")
+    atomic_write_text(csv_path, long.to_csv(index=False, float_format="%.4f"))
+    md = ["# Results: anomaly maps x datasets", "",
+          "Pixel-level metrics pooled over all test images with masks (the paper's "
+          "protocol: every pixel one sample). Best map per dataset in bold. "
+          "Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).", "",
+          _wide(long, PIXEL_METRICS), "",
+          "## Image-level detection and segmentation at the validation threshold", "",
+          "Image ROC AUC: an image's score is the maximum of its smoothed map. IoU and F1: "
+          "segmentation `map > threshold`, the threshold chosen on defect-free validation "
+          "images only. 'F1 oracle' picks the threshold on the test set: an upper bound, "
+          "not a result.", "",
+          _wide(long, SEGMENT_METRICS), ""]
+    cross = long[_is_cross(long)]
+    if len(cross):
+        md += ["## Loss or residual? Each autoencoder scored with the other residual", "",
+               "Pixel ROC AUC / AUPRO. With the main table: the l2-AE and SSIM-AE columns "
+               "there are each model with its own residual.", "",
+               "| dataset | " + " | ".join(CROSS.values()) + " |",
+               "|---" + "|---:" * len(CROSS) + "|"]
+        for spec, group in cross.groupby("dataset", sort=False):
+            cells = []
+            for method, name in CROSS:
+                hit = group[(group["method"] == method) & (group["map"] == name)]
+                cells.append(f"{_fmt(float(hit['pixel_auroc'].iloc[0]))} / "
+                             f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
+            md.append(f"| {spec} | " + " | ".join(cells) + " |")
+        md.append("")
+    md.append(published.markdown())
+    atomic_write_text(md_path, "\n".join(md))
+    found = claims(long)
+    atomic_write_text(claims_path, json.dumps(found, indent=2, allow_nan=False) + "\n")
+    for spec, d in found["datasets"].items():
+        ctx.log(f"table_auc: {spec}: pixel AUC l2 {_fmt(d['pixel_auroc']['l2'])}, "
+                f"SSIM {_fmt(d['pixel_auroc']['ssim'])}, VAE KL {_fmt(d['pixel_auroc']['vae_kl'])}, "
+                f"VAE RP {_fmt(d['pixel_auroc']['vae_rp'])}")
+    return [csv_path, md_path, claims_path]

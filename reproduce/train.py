@@ -1,0 +1,159 @@
+"""Train one model through the cache: never retrain what exists, never reuse a stale one.
+
+A trained model lives in ``<cache>/models/<method>-<dataset>-<key>/`` where ``key`` hashes
+everything that determines it: dataset spec and seed, method, the profile's training
+values, and the source of models/, losses/ and textures/. The folder is complete when
+``run.json`` exists; it is written last, after ``model.keras`` (itself written to a
+temporary name and renamed). An interrupted run leaves ``work/``, from which the next run
+resumes at the last finished epoch (Keras BackupAndRestore).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from losses.l2 import l2_loss
+from losses.ssim import ssim_loss
+from models.autoencoder import build_autoencoder
+from models.vae import build_vae
+from reproduce.profiles import TRAINING_KEYS
+from reproduce.provenance import atomic_write_text, provenance
+from textures.errors import InputError
+from textures.patches import patch_dataset
+
+METHODS = ("l2_ae", "ssim_ae", "vae")
+REPO = Path(__file__).resolve().parent.parent
+CODE_DIRS = ("models", "losses", "textures")
+
+
+class TrainingError(RuntimeError):
+    """Training failed in a way the user must hear about (e.g. the loss became NaN)."""
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+    return method
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("SSIM_AE_CACHE", REPO / ".cache"))
+
+
+def code_version() -> str:
+    """Hash of the source that determines a trained model."""
+    digest = hashlib.sha256()
+    for folder in CODE_DIRS:
+        for path in sorted((REPO / folder).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_key(spec: str, seed: int, method: str, profile: dict) -> str:
+    settings = {"dataset": spec, "seed": seed, "method": method, "code": code_version(),
+                **{k: profile[k] for k in TRAINING_KEYS}}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def model_dir(spec: str, seed: int, method: str, profile: dict) -> Path:
+    safe = spec.replace(":", "_").replace("/", "_").strip("_")[-40:]
+    return cache_root() / "models" / f"{method}-{safe}-{model_key(spec, seed, method, profile)}"
+
+
+def build(method: str, profile: dict):
+    """The model for a method, compiled with the paper's optimiser settings."""
+    optimizer = keras.optimizers.Adam(profile["learning_rate"], weight_decay=profile["weight_decay"])
+    size = dict(latent_dim=profile["latent_dim"], patch_size=profile["patch_size"])
+    if method == "vae":
+        model = build_vae(**size)
+        model.compile(optimizer=optimizer)
+    else:
+        model = build_autoencoder(**size)
+        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim_loss)
+    return model
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the end of the first epoch whose loss is not finite, and remember it."""
+
+    bad_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.bad_epoch = epoch + 1
+            self.model.stop_training = True
+
+
+def set_precision(precision: str) -> None:
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+
+
+def _strategy():
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = True) -> Path:
+    """Train (or find in the cache) one model on ``dataset.train``; returns its folder."""
+    check_method(method)
+    folder = model_dir(dataset.spec, seed, method, profile)
+    if (folder / "run.json").exists():
+        return folder
+    work = folder / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    set_precision(profile["precision"])
+    with _strategy().scope():
+        model = build(method, profile)
+    batches = patch_dataset(dataset.train, profile["patch_size"], profile["batch_size"], seed=seed)
+    if method != "vae":
+        batches = batches.map(lambda x: (x, x))
+    nan = StopOnNaN()
+    callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup")),
+                 keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), nan]
+    steps = max(1, profile["patches_per_epoch"] // profile["batch_size"])
+    model.fit(batches, epochs=profile["epochs"], steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
+              verbose=1 if sys.stdout.isatty() else 2)
+    if nan.bad_epoch is not None:
+        raise TrainingError(f"{method} on {dataset.spec}: the loss became NaN in epoch "
+                            f"{nan.bad_epoch}; lower the learning rate or use --precision float32")
+    tmp = folder / "model.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, folder / "model.keras")
+    atomic_write_text(folder / "log.csv", _dedupe_log(work / "log.csv"))
+    info = {"method": method, "dataset": dataset.spec, "seed": seed,
+            "profile": {k: profile[k] for k in ("name",) + TRAINING_KEYS},
+            "patches_seen": steps * profile["batch_size"] * profile["epochs"],
+            "train_images": int(len(dataset.train)), "train_seconds": round(time.time() - started, 1),
+            **provenance()}
+    shutil.rmtree(work, ignore_errors=True)
+    atomic_write_text(folder / "run.json", json.dumps(info, indent=2))
+    set_precision("float32")
+    return folder
+
+
+def _dedupe_log(path: Path) -> str:
+    """The CSV log with one row per epoch (a resumed run may repeat the last epoch)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_epoch = {row["epoch"]: row for row in rows}
+    fields = list(rows[0].keys()) if rows else ["epoch", "loss"]
+    lines = [",".join(fields)] + [",".join(r[k] for k in fields) for r in by_epoch.values()]
+    return "\n".join(lines) + "\n"
+
+
+def load(folder: Path):
+    """A trained model for inference (no optimiser state)."""
+    from models import vae  # noqa: F401  (registers the VAE's classes for deserialisation)
+    return keras.saving.load_model(folder / "model.keras", compile=False)

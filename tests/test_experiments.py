@@ -1,0 +1,185 @@
+"""The experiment modules of reproduce/ on a fake evaluation folder (no training).
+
+table1 and fig_ssim_components need no evaluation and run as they do in a real run. The
+others read evaluation folders; here two tiny fake ones are written in exactly the format
+reproduce/context.py documents (4 test images of 64 x 64, random maps, one blob mask per
+defective image, training logs), so the tests check the modules' reading and writing,
+not any trained model.
+"""
+import json
+import math
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reproduce.context import MAPS, Context
+
+SPECS = ["fakeA", "folder:/data/fake B"]
+K, H, W = 4, 64, 64
+METHODS = {"l2_ae": "loss", "ssim_ae": "loss", "vae": "loss"}
+
+
+def _write_eval(folder: Path, spec: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[:H, :W]
+    masks = np.zeros((K, H, W), bool)
+    labels = np.array([0, 1, 1, 1])
+    for k in (1, 2, 3):
+        cy, cx, r = rng.integers(16, 48), rng.integers(16, 48), 4 + 2 * k
+        masks[k] = (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+    has_mask = np.array([True, True, True, False])  # last: a type without masks
+    images = rng.random((K, H, W)).astype(np.float32)
+    arrays = {"images": images, "masks": masks, "has_mask": has_mask, "labels": labels,
+              "defect_types": np.array(["good", "cut", "swirl", "stain"])}
+    for i, name in enumerate(MAPS):
+        arrays[name] = (rng.random((K, H, W)) + (0.3 + 0.2 * i) * masks).astype(np.float32)
+        arrays[f"threshold_{name}"] = np.float32(0.9 + 0.1 * i)
+    for method in ("l2_ae", "ssim_ae", "vae"):
+        arrays[f"recon_{method}"] = np.clip(images + 0.1 * rng.standard_normal((K, H, W)),
+                                            0, 1).astype(np.float32)
+    np.savez(folder / "maps.npz", **arrays)
+    rows = [{"dataset": spec, "method": method, "map": name, "pixel_auroc": 0.6 + 0.1 * i,
+             "aupro_30": 0.3 + 0.1 * i, "image_auroc": 0.5 + 0.05 * i, "threshold": 0.9,
+             "iou": 0.1 * (i + 1), "f1": 0.15 * (i + 1), "f1_max": 0.2 * (i + 1)}
+            for i, (name, (method, _)) in enumerate(MAPS.items())]
+    rows += [{**rows[1], "method": "l2_ae", "pixel_auroc": 0.05},  # the cross rows
+             {**rows[0], "method": "ssim_ae", "pixel_auroc": 0.01}]
+    pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+    (folder / "logs").mkdir()
+    epochs = np.arange(1, 6)
+    pd.DataFrame({"epoch": epochs, "loss": 0.05 / epochs}).to_csv(folder / "logs/l2_ae.csv", index=False)
+    pd.DataFrame({"epoch": epochs, "loss": 0.6 / epochs}).to_csv(folder / "logs/ssim_ae.csv", index=False)
+    pd.DataFrame({"epoch": epochs, "loss": -3e4 + 1e3 / epochs, "reconstruction": -3.1e4 + 1e3 / epochs,
+                  "kl": np.full(5, 1e3)}).to_csv(folder / "logs/vae.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"dataset": spec}))
+
+
+@pytest.fixture
+def fake_ctx(tmp_path):
+    ctx = Context(out=tmp_path / "results", profile={"latent_dim": 100, "patch_size": 128,
+                                                     "seeds": (0,), "small_data": True},
+                  datasets=list(SPECS))
+    for i, spec in enumerate(SPECS):
+        _write_eval(ctx.eval_dir(spec), spec, seed=i)
+    return ctx
+
+
+def _nonempty(paths, expected):
+    assert sorted(p.name for p in paths) == sorted(expected)
+    for p in paths:
+        assert p.stat().st_size > (1000 if p.suffix == ".png" else 0)
+        assert not list(p.parent.glob("*.tmp"))
+
+
+def test_table1_matches_paper(tmp_path):
+    from reproduce import table1
+    ctx = Context(out=tmp_path, profile={"latent_dim": 100, "patch_size": 128}, datasets=[])
+    paths = table1.run(ctx)
+    _nonempty(paths, ["table1.csv", "table1.md"])
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert len(df) == len(table1.PAPER_128) + 4  # the AE's 18 layers + 4 VAE heads
+    assert (df["matches paper"] == "yes").all()
+    latent = df[df["layer"] == "conv9_latent"].iloc[0]
+    assert (latent["output shape"], latent["kernel"], latent["padding"]) == ("1x1x100", "8x8", "valid")
+
+
+def test_table1_detects_a_mismatch(tmp_path, monkeypatch):
+    from reproduce import table1
+    wrong = list(table1.PAPER_128)
+    wrong[0] = ("conv1", (64, 64, 16), 4, 2, "same", table1.LRELU)
+    monkeypatch.setattr(table1, "PAPER_128", wrong)
+    ctx = Context(out=tmp_path, profile={"latent_dim": 100, "patch_size": 128}, datasets=[])
+    with pytest.raises(RuntimeError, match="conv1"):
+        table1.run(ctx)
+    assert not (tmp_path / "table1.csv").exists()
+
+
+def test_fig_ssim_components(tmp_path):
+    from reproduce import fig_ssim_components as fig
+    for p, q in fig.patch_pairs().values():  # the construction: |p - q| = 0.5 in [0, 1]
+        assert np.allclose(np.abs(p - q), 0.5, atol=1e-6)
+        assert p.min() >= 0 and q.min() >= 0 and p.max() <= 1 and q.max() <= 1
+    ctx = Context(out=tmp_path, profile={}, datasets=[])
+    _nonempty(fig.run(ctx), ["fig_ssim_components.png", "fig_ssim_components.csv"])
+    df = pd.read_csv(tmp_path / "fig_ssim_components.csv").set_index("case")
+    assert np.allclose(df["l2_mean"], 0.25)
+    assert df.loc["luminance", "l_mean"] < 0.5 and df.loc["contrast", "c_mean"] < 0.05
+    assert df.loc["structure", "s_mean"] < -0.9
+    for case, own in (("luminance", "l"), ("contrast", "c"), ("structure", "s")):
+        assert all(df.loc[case, f"{k}_mean"] > 0.9 for k in "lcs" if k != own)
+
+
+def test_published_numbers():
+    from reproduce import published
+    rows = published.mvtec_rows()
+    assert len(rows) == 10 and all(0 <= r["pixel_auroc"] <= 1 and r["source"] for r in rows)
+    assert published.HEADLINE == {"l2-AE": 0.688, "SSIM-AE": 0.966}
+    assert "not comparable" in published.markdown()
+
+
+def test_table_auc(fake_ctx):
+    from reproduce import table_auc
+    paths = table_auc.run(fake_ctx)
+    _nonempty(paths, ["table_auc.csv", "table_auc.md", "claims.json"])
+    df = pd.read_csv(fake_ctx.out / "table_auc.csv")
+    assert len(df) == len(SPECS) * (len(MAPS) + 2)  # + the two cross rows each
+    main = df[df["label"].isin([label for _, label in MAPS.values()])]
+    assert np.allclose(main["pixel_auroc"], np.tile([0.6, 0.7, 0.8, 0.9], len(SPECS)))
+    assert list(df["dataset"].unique()) == SPECS
+    values = df[["pixel_auroc", "aupro_30", "image_auroc", "iou", "f1", "f1_max"]].to_numpy()
+    assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
+    md = (fake_ctx.out / "table_auc.md").read_text()
+    assert "**0.900**" in md and "Published numbers on other data" in md
+    claims = json.loads((fake_ctx.out / "claims.json").read_text())
+    d = claims["datasets"]["fakeA"]
+    assert math.isclose(d["ssim_minus_l2"], 0.1) and d["ssim_beats_l2"] is True
+    assert d["vae_kl_not_better_than_l2"] is False and d["ssim_best"] is False
+    assert claims["summary"]["n_ssim_beats_l2"] == 2
+    assert d["cross_pixel_auroc"] == {"l2_ae/ssim": 0.05, "ssim_ae/l2": 0.01}
+    assert "Each autoencoder scored with the other residual" in md
+
+
+def test_fig_roc(fake_ctx):
+    from reproduce import fig_roc
+    _nonempty(fig_roc.run(fake_ctx), ["fig_roc.png"])
+
+
+def test_fig_qualitative(fake_ctx):
+    from reproduce import fig_qualitative
+    paths = fig_qualitative.run(fake_ctx)
+    _nonempty(paths, ["fig_qualitative_fakeA.png", "fig_qualitative_folder__data_fake B.png"])
+    # the choice: the largest mask among the structural defects (all defective images
+    # with masks if none is named), then the largest of another type; image 3 has no mask
+    with np.load(fake_ctx.eval_dir("fakeA") / "maps.npz") as z:
+        args = z["labels"], z["has_mask"], z["masks"], z["defect_types"]
+        assert fig_qualitative.choose(*args, structural=[]) == [2, 1]
+        assert fig_qualitative.choose(*args, structural=["cut"]) == [1, 2]
+        assert fig_qualitative.choose(*args, structural=["cut"], n=1) == [1]
+
+
+def test_fig_training(fake_ctx):
+    from reproduce import fig_training
+    _nonempty(fig_training.run(fake_ctx), ["fig_training.png"])
+
+
+def test_fig_datasets(fake_ctx, monkeypatch):
+    import textures
+    from reproduce import fig_datasets
+
+    def fake_load(spec, seed=0, small=False):
+        rng = np.random.default_rng(seed)
+        masks = np.zeros((3, 48, 48), bool)
+        masks[1, 10:20, 10:20] = masks[2, 30:40, 5:15] = True
+        return types.SimpleNamespace(
+            spec=spec, train=rng.random((3, 48, 48), dtype=np.float32),
+            val=rng.random((1, 48, 48), dtype=np.float32),
+            test=rng.random((3, 48, 48), dtype=np.float32), masks=masks,
+            has_mask=np.ones(3, bool), labels=np.array([0, 1, 1]),
+            defect_types=["good", "cut", "stain"], structural_types=["cut"])
+
+    monkeypatch.setattr(textures, "load", fake_load)
+    _nonempty(fig_datasets.run(fake_ctx), ["fig_datasets.png"])

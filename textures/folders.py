@@ -1,0 +1,288 @@
+"""Datasets on disk: the MVTec AD layout and the paper's own releases; and ``export``.
+
+Layouts read (``PATH`` is the folder given in the spec):
+
+* ``folder:PATH`` / ``mvtec:PATH`` -- MVTec AD: ``train/good/*``, ``test/<type>/*``,
+  ``ground_truth/<type>/<stem>_mask.png``. ``test/good`` holds defect-free test images; a
+  defect type without a ``ground_truth/<type>`` folder counts for image-level metrics only
+  (``has_mask`` False).
+* ``nanotwice:PATH`` -- NanoTWICE (paper, Section 4): ``Normal/*`` defect-free images,
+  ``Anomalous/images/*`` defective ones with masks in ``Anomalous/gt/*``.
+* ``visapp:PATH`` -- the paper's woven-fabric release: ``train/`` (or ``train/good``),
+  ``test/`` (files, or one folder per type), masks in ``ground_truth/defective/``.
+
+Masks are matched to images by stem: ``<stem>``, ``<stem>_mask`` or ``<stem>_gt``. Images
+are read as grayscale float32 in [0, 1] (8-bit / 255, 16-bit / 65535; colour is converted
+to luminance with a one-line note on stderr). Part of the defect-free training images
+(10 %, at least one) is held out as the validation split, chosen by the seed, unless a
+``split.json`` beside ``train/`` names it (``export`` writes one, so that an exported
+dataset reads back exactly as it was). Every bad input raises ``InputError`` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .dataset import TextureDataset
+from .errors import InputError
+
+EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MIN_SIZE = 128  # the paper's patch size: smaller images cannot be processed
+SMALL_CAP = 4  # small=True: first few files of each split / test type
+GOOD_NAMES = ("good", "ok", "defect_free", "defect-free", "normal")
+
+_noted: set[str] = set()
+
+
+def _note(msg: str) -> None:
+    if msg not in _noted:
+        _noted.add(msg)
+        print(f"note: {msg}", file=sys.stderr)
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTS
+                  and not p.name.startswith("."))
+
+
+def read_image(path: Path, mask: bool = False) -> np.ndarray:
+    """One image file as float32 (H, W) in [0, 1]; ``mask=True`` returns bool instead."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes); replace or remove it")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                mode = im.mode
+            a = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"{path}: not a readable image ({e}); replace or remove it") from None
+    if a.ndim == 3:  # colour: drop alpha, take luminance (ITU-R 601, as PIL's "L")
+        _note(f"colour images (e.g. {path.name}) are converted to grayscale")
+        a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if a.shape[2] >= 3 \
+            else a[..., 0]
+    if mode == "1" or a.dtype == bool:
+        img = a.astype(np.float32)
+    elif a.dtype == np.uint8 or mode in ("L", "RGB", "RGBA", "LA", "P"):
+        img = np.asarray(a, np.float32) / 255.0
+    elif a.dtype in (np.uint16, np.int32, np.int16) or mode.startswith("I"):
+        img = np.asarray(a, np.float32) / 65535.0  # 16-bit (PIL reads 16-bit PNG as I/I;16)
+    else:  # float images (TIFF "F") must already be in [0, 1]
+        img = np.asarray(a, np.float32)
+    if not np.isfinite(img).all():
+        raise InputError(f"{path}: image contains NaN or infinite values")
+    if mask:
+        vals = np.unique(img)
+        if len(vals) > 2 or (len(vals) == 2 and vals[0] != 0):
+            raise InputError(f"{path}: mask is not binary (found {len(vals)} grey levels, "
+                             f"expected 0 and one other value); save it as 0/255")
+        return img > 0
+    if img.min() < 0 or img.max() > 1:
+        raise InputError(f"{path}: float image values outside [0, 1]; rescale it")
+    if img.shape[0] < MIN_SIZE or img.shape[1] < MIN_SIZE:
+        raise InputError(f"{path}: image is {img.shape[0]}x{img.shape[1]}, smaller than the "
+                         f"{MIN_SIZE}x{MIN_SIZE} patch size; use larger images")
+    if img.max() - img.min() < 1e-6:
+        raise InputError(f"{path}: image is constant (every pixel {img.flat[0]:.4g}); "
+                         "replace or remove it")
+    return img
+
+
+def _find_mask(folder: Path, stem: str) -> Path | None:
+    if not folder.is_dir():
+        return None
+    for suffix in ("_mask", "", "_gt", "_label"):
+        for p in _images(folder):
+            if p.stem == stem + suffix:
+                return p
+    return None
+
+
+def _check_dir(path: Path, what: str) -> None:
+    if not path.is_dir():
+        raise InputError(f"{path}: no such folder ({what} expected there)")
+
+
+def load(kind: str, path: str, seed: int = 0, small: bool = False) -> TextureDataset:
+    """Read the dataset at ``path`` in the layout ``kind`` (mvtec, folder, nanotwice, visapp)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InputError(f"{root}: no such folder; give an existing dataset folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder; give the dataset's root folder")
+    # test entries: (type, image path, mask path or None, has_mask)
+    tests: list[tuple[str, Path, Path | None, bool]] = []
+    if kind in ("mvtec", "folder"):
+        train_dir = root / "train" / "good"
+        _check_dir(train_dir, "defect-free training images")
+        _check_dir(root / "test", "test images, one folder per type")
+        for tdir in sorted(p for p in (root / "test").iterdir() if p.is_dir()):
+            gt = root / "ground_truth" / tdir.name
+            for img in _images(tdir)[:SMALL_CAP if small else None]:
+                if tdir.name == "good" or not gt.is_dir():
+                    tests.append((tdir.name, img, None, tdir.name == "good"))
+                else:
+                    m = _find_mask(gt, img.stem)
+                    if m is None:
+                        raise InputError(f"{img}: no mask {gt / (img.stem + '_mask.png')}; add "
+                                         f"it or remove the image")
+                    tests.append((tdir.name, img, m, True))
+    elif kind == "nanotwice":
+        train_dir = root / "Normal"
+        _check_dir(train_dir, "defect-free images")
+        _check_dir(root / "Anomalous" / "images", "defective images")
+        for img in _images(root / "Anomalous" / "images")[:SMALL_CAP if small else None]:
+            m = _find_mask(root / "Anomalous" / "gt", img.stem)
+            if m is None:
+                raise InputError(f"{img}: no mask in {root / 'Anomalous' / 'gt'}")
+            tests.append(("defect", img, m, True))
+    elif kind == "visapp":
+        train_dir = root / "train" / "good" if (root / "train" / "good").is_dir() else root / "train"
+        _check_dir(train_dir, "defect-free training images")
+        _check_dir(root / "test", "test images")
+        groups = [(p.name, p) for p in sorted((root / "test").iterdir()) if p.is_dir()]
+        if _images(root / "test"):
+            groups.insert(0, ("", root / "test"))
+        for name, tdir in groups:
+            for img in _images(tdir)[:SMALL_CAP if small else None]:
+                m = _find_mask(root / "ground_truth" / (name or "defective"), img.stem) \
+                    or _find_mask(root / "ground_truth" / "defective", img.stem)
+                good = name.lower() in GOOD_NAMES or (name == "" and m is None)
+                t = "good" if good else (name or "defective")
+                tests.append((t, img, None if good else m, good or m is not None))
+    else:
+        raise InputError(f"unknown folder layout {kind!r}: use mvtec, folder, nanotwice, visapp")
+
+    train_files = _images(train_dir)
+    if not train_files:
+        raise InputError(f"{train_dir}: no images ({', '.join(EXTS)}); add defect-free images")
+    if not tests:
+        raise InputError(f"{root}: no test images found for layout {kind!r}")
+    split = _read_split(root)
+    if split.get("val"):
+        names = {p.name for p in train_files}
+        missing = [v for v in split["val"] if v not in names]
+        if missing:
+            raise InputError(f"{root / 'split.json'}: names {missing[0]}, not in {train_dir}")
+        val_files = [train_dir / v for v in split["val"]]
+        train_files = [p for p in train_files if p.name not in set(split["val"])]
+    else:
+        if len(train_files) < 2:
+            raise InputError(f"{train_dir}: only one image; at least 2 are needed (one is "
+                             "held out for validation)")
+        n_val = max(1, round(0.1 * len(train_files)))
+        pick = set(np.random.default_rng(seed).choice(len(train_files), n_val, replace=False))
+        val_files = [p for i, p in enumerate(train_files) if i in pick]
+        train_files = [p for i, p in enumerate(train_files) if i not in pick]
+    if small:
+        train_files, val_files = train_files[:2 * SMALL_CAP], val_files[:SMALL_CAP]
+    if split.get("test"):  # the order export wrote (type/file), then anything else
+        order = {k: i for i, k in enumerate(split["test"])}
+        tests.sort(key=lambda e: order.get(f"{e[1].parent.name}/{e[1].name}", len(order)))
+
+    shape: list = []
+
+    def read_all(files):
+        out = []
+        for f in files:
+            img = read_image(f)
+            if not shape:
+                shape.append((img.shape, f))
+            elif img.shape != shape[0][0]:
+                raise InputError(f"{f}: image is {img.shape[0]}x{img.shape[1]} but "
+                                 f"{shape[0][1]} is {shape[0][0][0]}x{shape[0][0][1]}; all "
+                                 "images of a dataset must have one size")
+            out.append(img)
+        return np.stack(out) if out else np.zeros((0, *shape[0][0]), np.float32)
+
+    train, val = read_all(train_files), read_all(val_files)
+    test = read_all([e[1] for e in tests])
+    masks = np.zeros(test.shape, bool)
+    for k, (_, img, m, _) in enumerate(tests):
+        if m is not None:
+            mk = read_image(m, mask=True)
+            if mk.shape != test.shape[1:]:
+                raise InputError(f"{m}: mask is {mk.shape[0]}x{mk.shape[1]} but its image "
+                                 f"{img} is {test.shape[1]}x{test.shape[2]}")
+            masks[k] = mk
+    types = [e[0] for e in tests]
+    return TextureDataset(
+        spec=f"{kind}:{path}", train=train, val=val, test=test, masks=masks,
+        has_mask=np.array([e[3] for e in tests], bool),
+        labels=np.array([t != "good" for t in types], np.int64), defect_types=types,
+        test_names=[e[1].stem for e in tests],
+        structural_types=list(split.get("structural_types", [])), source=str(root.resolve()))
+
+
+def _read_split(root: Path) -> dict:
+    f = root / "split.json"
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{f}: not valid JSON ({e}); fix or delete it") from None
+
+
+def _png16(img: np.ndarray, path: Path) -> None:
+    Image.fromarray(np.round(np.clip(img, 0, 1) * 65535).astype(np.uint16)).save(path)
+
+
+def export(dataset: TextureDataset, out_dir: str | os.PathLike) -> Path:
+    """Write ``dataset`` in the MVTec AD layout (16-bit PNGs: lossless to 1/65535).
+
+    Validation images go to ``train/good`` as ``val_*.png``; ``split.json`` records which
+    they are, the test order and the structural types, so ``folder:out_dir`` reads back the
+    same dataset. Written to a temporary folder beside ``out_dir``, then renamed.
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: already exists; remove it or choose another folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        good = tmp / "train" / "good"
+        good.mkdir(parents=True)
+        for i, img in enumerate(dataset.train):
+            _png16(img, good / f"train_{i:04d}.png")
+        val = [f"val_{i:04d}.png" for i in range(len(dataset.val))]
+        for name, img in zip(val, dataset.val):
+            _png16(img, good / name)
+        order = []
+        mask_types = {t for t, h in zip(dataset.defect_types, dataset.has_mask) if h and t != "good"}
+        used: set[str] = set()
+        for k, t in enumerate(dataset.defect_types):
+            stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset.test_names[k])
+            stem = stem or f"{k:04d}"
+            while f"{t}/{stem}" in used:
+                stem += "_"
+            used.add(f"{t}/{stem}")
+            (tmp / "test" / t).mkdir(parents=True, exist_ok=True)
+            _png16(dataset.test[k], tmp / "test" / t / f"{stem}.png")
+            order.append(f"{t}/{stem}.png")
+            if t in mask_types:
+                (tmp / "ground_truth" / t).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(dataset.masks[k].astype(np.uint8) * 255).save(
+                    tmp / "ground_truth" / t / f"{stem}_mask.png")
+        (tmp / "split.json").write_text(json.dumps(
+            {"val": val, "test": order, "structural_types": list(dataset.structural_types),
+             "spec": dataset.spec, "source": dataset.source}, indent=1))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
