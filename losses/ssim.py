@@ -45,17 +45,37 @@ def _gaussian_1d():
 _G = _gaussian_1d()
 
 
-def _local_mean(x, border="mirror"):
-    """Gaussian-weighted mean over the 11 x 11 window, separable.
+def _filter_matrix(n, border):
+    """(out, n) matrix A such that A @ v is the 1-D Gaussian filter of a length-n signal.
 
+    For border="mirror" the mirrored samples are folded into A (a sample outside the
+    signal takes the weight of its mirror image inside), so the output keeps length n;
+    for "valid" only the out = n - 10 full windows are kept.
+    """
+    h = WINDOW // 2
+    a = np.zeros((n, n) if border == "mirror" else (n - 2 * h, n), np.float32)
+    for out in range(a.shape[0]):
+        centre = out if border == "mirror" else out + h
+        for k, weight in enumerate(_G):
+            i = centre + k - h
+            i = -i - 1 if i < 0 else (2 * n - i - 1 if i >= n else i)  # symmetric padding
+            a[out, i] += weight
+    return a
+
+
+def _local_mean(x, border="mirror"):
+    """Gaussian-weighted mean over the 11 x 11 window of (N, H, W, 1) images.
+
+    The filter is separable, so it is two matrix products, A_H @ x @ A_W^T: on a CPU
+    that is several times faster than a convolution with a one-channel 11 x 11 kernel.
     border="mirror" keeps the input's size (mirrored by 5 px); "valid" keeps only the
     windows that fit, shrinking each side by 5 px (as tf.image.ssim does).
     """
-    h = WINDOW // 2
-    if border == "mirror":
-        x = tf.pad(x, [[0, 0], [h, h], [h, h], [0, 0]], mode="SYMMETRIC")
-    x = tf.nn.conv2d(x, tf.reshape(tf.constant(_G), [WINDOW, 1, 1, 1]), 1, "VALID")
-    return tf.nn.conv2d(x, tf.reshape(tf.constant(_G), [1, WINDOW, 1, 1]), 1, "VALID")
+    height, width = x.shape[1], x.shape[2]
+    rows = tf.constant(_filter_matrix(height, border))
+    cols = tf.constant(_filter_matrix(width, border))
+    out = tf.matmul(tf.matmul(rows, x[..., 0]), cols, transpose_b=True)
+    return out[..., None]
 
 
 def _moments(x, y, border="mirror"):

@@ -38,6 +38,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     timings = {}
     t = time.time()
     ds = textures.load(spec, seed=seed, small=profile["small_data"])
+    ds = ds.subset(profile["max_test_good"], profile["max_test_per_type"], profile["max_val"])
     timings["load_dataset"] = round(time.time() - t, 2)
     rows, arrays, trained = [], {}, {}
     for method in methods:
@@ -72,6 +73,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
             "seeds": list(profile["seeds"]), "models": trained, "seconds": timings,
             "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
-            "train_images": int(len(ds.train)), "dataset_source": ds.source, **provenance()}
+            "train_images": int(len(ds.train)), "dataset_source": ds.source,
+            "structural_types": list(ds.structural_types), **provenance()}
     atomic_write_text(out / "run.json", json.dumps(info, indent=2, default=str))
     return table

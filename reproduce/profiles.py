@@ -33,6 +33,9 @@ PROFILES = {
     "kl_stride":         (8,        16,      32),     # VAE KL map: one forward pass each
     "rp_samples":        (10,       8,       2),      # L for the reconstruction probability
     "min_defect_area":   (64,       64,      16),     # px; MVTec AD threshold rule
+    "max_test_good":     (None,     4,       None),   # evaluation subset (None: all)
+    "max_test_per_type": (None,     2,       None),
+    "max_val":           (None,     4,       None),
     "eval_batch":        (256,      128,     64),
     "seeds":             ((0,),     (0,),    (0,)),
 }

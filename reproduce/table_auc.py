@@ -32,6 +32,7 @@ PIXEL_METRICS = [("pixel_auroc", "pixel ROC AUC"), ("aupro_30", "AUPRO (FPR <= 0
 SEGMENT_METRICS = [("image_auroc", "image ROC AUC"), ("iou", "IoU at val. threshold"),
                    ("f1", "F1 at val. threshold"), ("f1_max", "F1 oracle (test thr.)")]
 METRICS = ["pixel_auroc", "aupro_30", "image_auroc", "threshold", "iou", "f1", "f1_max"]
+KEYS = ("dataset", "method", "map")
 VAE_MARGIN = 0.02
 
 
@@ -43,13 +44,14 @@ def collect(ctx) -> pd.DataFrame:
     """Long table of every dataset's metrics.csv: the four main (method, map) rows in
     MAPS order (NaN where a method was not evaluated), then any other rows the
     evaluation wrote (the cross rows: each autoencoder scored with the other residual)."""
-    rows = []
+    rows, columns = [], list(METRICS)
     for spec in ctx.datasets:
         path = ctx.eval_dir(spec) / "metrics.csv"
         if not path.exists():
             ctx.log(f"table_auc: no {path}, dataset {spec} left out")
             continue
         df = pd.read_csv(path)
+        columns += [c for c in df.columns if c not in KEYS and c not in columns]
         main = [(method, name, label) for name, (method, label) in MAPS.items()]
         extra = [(m, n, CROSS.get((m, n), f"{m} / {n}"))
                  for m, n in zip(df["method"], df["map"])
@@ -57,11 +59,11 @@ def collect(ctx) -> pd.DataFrame:
         for method, name, label in main + extra:
             hit = df[(df["method"] == method) & (df["map"] == name)]
             row = {"dataset": spec, "method": method, "map": name, "label": label}
-            for metric in METRICS:
+            for metric in columns:
                 row[metric] = (float(hit[metric].iloc[0]) if len(hit) and metric in hit
                                else math.nan)
             rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "method", "map", "label", *METRICS])
+    return pd.DataFrame(rows, columns=[*KEYS, "label", *columns])
 
 
 def _is_cross(long: pd.DataFrame) -> np.ndarray:
@@ -78,27 +80,64 @@ def _fmt(value) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
-def _wide(long: pd.DataFrame, metrics) -> str:
-    """Markdown table: one row per dataset, one column per (metric, map); best bold."""
-    header = ["dataset"] + [f"{title}: {MAPS[m][1]}" for _, title in metrics for m in MAPS]
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+def _wide(long: pd.DataFrame, metric: str, title: str) -> str:
+    """One Markdown table for one metric: a row per dataset, a column per map, the best
+    map of each row in bold (ties: all of them)."""
+    labels = [label for _, label in MAPS.values()]
+    lines = [f"### {title}", "", "| dataset | " + " | ".join(labels) + " |",
+             "|---" + "|---:" * len(labels) + "|"]
     for spec, group in _main(long).groupby("dataset", sort=False):
-        cells = [spec]
-        for metric, _ in metrics:
-            values = [float(group.loc[group["map"] == m, metric].iloc[0]) for m in MAPS]
-            finite = [v for v in values if math.isfinite(v)]
-            best = max(finite) if finite else None
-            cells += [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v)
-                      for v in values]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        values = [float(group.loc[group["map"] == m, metric].iloc[0]) for m in MAPS]
+        finite = [v for v in values if math.isfinite(v)]
+        best = max(finite) if finite else None
+        cells = [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v) for v in values]
+        lines.append(f"| {spec} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _num(value):
-    return float(value) if value is not None and math.isfinite(value) else None
+    return round(float(value), 4) if value is not None and math.isfinite(value) else None
 
 
-def claims(long: pd.DataFrame) -> dict:
+def by_kind(ctx, spec) -> dict:
+    """Pixel ROC AUC of each map on the structural and on the intensity defects apart:
+    {kind: {map: auc}}, each over the defect-free test images plus the defective images
+    of that kind (with masks). The paper's claim is about the structural kind. {} where
+    the dataset names no structural types or has no maps.npz."""
+    from evaluation.metrics import pixel_auroc
+    from reproduce.fig_qualitative import structural_types
+    from textures.errors import InputError
+
+    path = ctx.eval_dir(spec) / "maps.npz"
+    structural = set(structural_types(ctx, spec)) if path.exists() else set()
+    if not structural:
+        return {}
+    out = {}
+    with np.load(path, allow_pickle=False) as z:
+        types = [str(t) for t in z["defect_types"]]
+        labels, has_mask = np.asarray(z["labels"]), z["has_mask"].astype(bool)
+        for kind in ("structural", "intensity"):
+            chosen = np.array([lab == 1 and (t in structural) == (kind == "structural")
+                               for t, lab in zip(types, labels)], dtype=bool)
+            keep = has_mask & (chosen | (labels == 0))
+            if not (chosen & has_mask).any():
+                continue
+            aucs = {}
+            for name in MAPS:
+                try:
+                    aucs[name] = _num(pixel_auroc(z[name], z["masks"], keep)) if name in z else None
+                except InputError:
+                    aucs[name] = None
+            out[kind] = aucs
+    return out
+
+
+def _diff(a, b, table):
+    """table[a] - table[b], or None where either is missing."""
+    return None if table[a] is None or table[b] is None else round(table[a] - table[b], 4)
+
+
+def claims(long: pd.DataFrame, kinds: dict | None = None) -> dict:
     """Per dataset: the numbers behind the paper's claims, and booleans (None = n/a).
     'cross' holds each autoencoder scored with the other residual, if evaluated: it tells
     whether a gain comes from the training loss or from the residual map."""
@@ -108,20 +147,20 @@ def claims(long: pd.DataFrame) -> dict:
                "ssim_beats_l2": "ssim_minus_l2 > 0",
                "vae_kl_not_better_than_l2": f"VAE KL pixel AUC <= l2 pixel AUC + {VAE_MARGIN}",
                "vae_rp_not_better_than_l2": f"VAE recon. prob. pixel AUC <= l2 + {VAE_MARGIN}",
-               "ssim_best": "the SSIM map has the highest pixel AUC of the four maps"}}
+               "ssim_best": "the SSIM map has the highest pixel AUC of the four maps",
+               "cross_pixel_auroc": "pixel AUC of each AE scored with the other residual "
+                                    "(method/map), where evaluated",
+               "pixel_auroc_structural": "pixel AUC on defect-free + structural-defect test "
+                                         "images only (likewise _intensity)"}}
     for spec, group in _main(long).groupby("dataset", sort=False):
         auc = {m: _num(float(group.loc[group["map"] == m, "pixel_auroc"].iloc[0])) for m in MAPS}
         pro = {m: _num(float(group.loc[group["map"] == m, "aupro_30"].iloc[0])) for m in MAPS}
         d = {"pixel_auroc": auc, "aupro_30": pro}
-
-        def diff(a, b, table):
-            return None if table[a] is None or table[b] is None else table[a] - table[b]
-
-        d["ssim_minus_l2"] = diff("ssim", "l2", auc)
-        d["ssim_minus_l2_aupro"] = diff("ssim", "l2", pro)
+        d["ssim_minus_l2"] = _diff("ssim", "l2", auc)
+        d["ssim_minus_l2_aupro"] = _diff("ssim", "l2", pro)
         d["ssim_beats_l2"] = None if d["ssim_minus_l2"] is None else d["ssim_minus_l2"] > 0
         for vae in ("vae_kl", "vae_rp"):
-            gap = diff(vae, "l2", auc)
+            gap = _diff(vae, "l2", auc)
             d[f"{vae}_minus_l2"] = gap
             d[f"{vae}_not_better_than_l2"] = None if gap is None else gap <= VAE_MARGIN
         finite = {m: v for m, v in auc.items() if v is not None}
@@ -130,12 +169,15 @@ def claims(long: pd.DataFrame) -> dict:
         cross = long[(long["dataset"] == spec).to_numpy() & _is_cross(long)]
         d["cross_pixel_auroc"] = {f"{m}/{n}": _num(v) for m, n, v in
                                   zip(cross["method"], cross["map"], cross["pixel_auroc"])}
+        for kind, aucs in (kinds or {}).get(spec, {}).items():
+            d[f"pixel_auroc_{kind}"] = aucs
+            d[f"ssim_minus_l2_{kind}"] = _diff("ssim", "l2", aucs)
         out["datasets"][spec] = d
     diffs = [d["ssim_minus_l2"] for d in out["datasets"].values() if d["ssim_minus_l2"] is not None]
     out["summary"] = {
         "n_datasets": len(out["datasets"]),
         "n_ssim_beats_l2": sum(bool(d["ssim_beats_l2"]) for d in out["datasets"].values()),
-        "mean_ssim_minus_l2": sum(diffs) / len(diffs) if diffs else None,
+        "mean_ssim_minus_l2": round(sum(diffs) / len(diffs), 4) if diffs else None,
         "n_vae_kl_not_better_than_l2": sum(bool(d["vae_kl_not_better_than_l2"])
                                            for d in out["datasets"].values()),
         "n_vae_rp_not_better_than_l2": sum(bool(d["vae_rp_not_better_than_l2"])
@@ -157,13 +199,13 @@ def run(ctx) -> list[Path]:
           "Pixel-level metrics pooled over all test images with masks (the paper's "
           "protocol: every pixel one sample). Best map per dataset in bold. "
           "Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).", "",
-          _wide(long, PIXEL_METRICS), "",
+          *[_wide(long, m, t) for m, t in PIXEL_METRICS],
           "## Image-level detection and segmentation at the validation threshold", "",
           "Image ROC AUC: an image's score is the maximum of its smoothed map. IoU and F1: "
           "segmentation `map > threshold`, the threshold chosen on defect-free validation "
           "images only. 'F1 oracle' picks the threshold on the test set: an upper bound, "
           "not a result.", "",
-          _wide(long, SEGMENT_METRICS), ""]
+          *[_wide(long, m, t) for m, t in SEGMENT_METRICS]]
     cross = long[_is_cross(long)]
     if len(cross):
         md += ["## Loss or residual? Each autoencoder scored with the other residual", "",
@@ -179,9 +221,28 @@ def run(ctx) -> list[Path]:
                              f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
             md.append(f"| {spec} | " + " | ".join(cells) + " |")
         md.append("")
+    kinds = {spec: by_kind(ctx, spec) for spec in long["dataset"].unique()}
+    if any(kinds.values()):
+        labels = [label for _, label in MAPS.values()]
+        md += ["## Pixel ROC AUC by defect kind", "",
+               "Each over the defect-free test images plus the defective ones of one kind: "
+               "structural defects change the texture's structure but hardly its grey "
+               "values (the paper's case against per-pixel residuals); intensity defects "
+               "change grey values. Computed from maps.npz with evaluation/metrics.py.", "",
+               "| dataset | defects | " + " | ".join(labels) + " |",
+               "|---|---" + "|---:" * len(labels) + "|"]
+        for spec, per_kind in kinds.items():
+            for kind, aucs in per_kind.items():
+                values = [aucs.get(m) for m in MAPS]
+                finite = [v for v in values if v is not None]
+                best = max(finite) if finite else None
+                cells = [f"**{_fmt(v)}**" if v is not None and v == best else _fmt(v)
+                         for v in values]
+                md.append(f"| {spec} | {kind} | " + " | ".join(cells) + " |")
+        md.append("")
     md.append(published.markdown())
     atomic_write_text(md_path, "\n".join(md))
-    found = claims(long)
+    found = claims(long, kinds)
     atomic_write_text(claims_path, json.dumps(found, indent=2, allow_nan=False) + "\n")
     for spec, d in found["datasets"].items():
         ctx.log(f"table_auc: {spec}: pixel AUC l2 {_fmt(d['pixel_auroc']['l2'])}, "

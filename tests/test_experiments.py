@@ -55,7 +55,10 @@ def _write_eval(folder: Path, spec: str, seed: int) -> None:
     pd.DataFrame({"epoch": epochs, "loss": 0.6 / epochs}).to_csv(folder / "logs/ssim_ae.csv", index=False)
     pd.DataFrame({"epoch": epochs, "loss": -3e4 + 1e3 / epochs, "reconstruction": -3.1e4 + 1e3 / epochs,
                   "kl": np.full(5, 1e3)}).to_csv(folder / "logs/vae.csv", index=False)
-    (folder / "run.json").write_text(json.dumps({"dataset": spec}))
+    info = {"dataset": spec}
+    if seed == 0:  # the first fake dataset records its structural defect types
+        info["structural_types"] = ["cut"]
+    (folder / "run.json").write_text(json.dumps(info))
 
 
 @pytest.fixture
@@ -141,6 +144,13 @@ def test_table_auc(fake_ctx):
     assert claims["summary"]["n_ssim_beats_l2"] == 2
     assert d["cross_pixel_auroc"] == {"l2_ae/ssim": 0.05, "ssim_ae/l2": 0.01}
     assert "Each autoencoder scored with the other residual" in md
+    # by defect kind (fakeA only: the other names no structural types)
+    assert "## Pixel ROC AUC by defect kind" in md
+    for kind in ("structural", "intensity"):
+        aucs = d[f"pixel_auroc_{kind}"]
+        assert set(aucs) == set(MAPS) and all(0.5 < v <= 1 for v in aucs.values())
+        assert d[f"ssim_minus_l2_{kind}"] == pytest.approx(aucs["ssim"] - aucs["l2"], abs=1e-3)
+    assert "pixel_auroc_structural" not in claims["datasets"][SPECS[1]]
 
 
 def test_fig_roc(fake_ctx):

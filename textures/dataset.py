@@ -1,7 +1,7 @@
 """The in-memory form of every dataset: what the loaders return, what the rest reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -36,3 +36,22 @@ class TextureDataset:
     @property
     def image_shape(self) -> tuple[int, int]:
         return tuple(self.test.shape[1:3])
+
+    def subset(self, max_good: int | None = None, max_per_type: int | None = None,
+               max_val: int | None = None) -> "TextureDataset":
+        """The first ``max_good`` defect-free and ``max_per_type`` images of each defect
+        type of the test set (in test-set order), and the first ``max_val`` validation
+        images: a smaller evaluation at the same protocol. Training images are kept."""
+        seen: dict[str, int] = {}
+        keep = []
+        for i, kind in enumerate(self.defect_types):
+            cap = max_good if kind == "good" else max_per_type
+            if cap is None or seen.get(kind, 0) < cap:
+                keep.append(i)
+                seen[kind] = seen.get(kind, 0) + 1
+        keep = np.array(keep, int)
+        return replace(self, val=self.val[:max_val], test=self.test[keep],
+                       masks=self.masks[keep], has_mask=self.has_mask[keep],
+                       labels=self.labels[keep],
+                       defect_types=[self.defect_types[i] for i in keep],
+                       test_names=[self.test_names[i] for i in keep])
