@@ -24,12 +24,19 @@ from models.vae import kl_divergence, reconstruction_probability
 
 
 def _batched(fn, patches, batch):
-    """Apply fn to (P, p, p) patches in batches; returns a tuple of stacked numpy arrays."""
+    """Apply fn to (P, p, p) patches in batches; returns a tuple of stacked numpy arrays.
+
+    The last batch is padded to full size (and the padding dropped), so fn sees one shape
+    and is traced once.
+    """
     outs = []
     for start in range(0, len(patches), batch):
-        x = tf.constant(patches[start:start + batch, ..., None])
-        result = fn(x)
-        outs.append([np.asarray(r) for r in (result if isinstance(result, tuple) else (result,))])
+        chunk = patches[start:start + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - n,) + chunk.shape[1:], chunk.dtype)])
+        result = fn(tf.constant(chunk[..., None]))
+        outs.append([np.asarray(r)[:n] for r in (result if isinstance(result, tuple) else (result,))])
     return tuple(np.concatenate(parts) for parts in zip(*outs))
 
 
