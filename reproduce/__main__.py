@@ -5,6 +5,7 @@
   evaluate   train what is missing, then anomaly maps and metrics of one dataset
   segment    apply a trained model to unlabelled images: heat maps and binary masks
   datasets   export a dataset in the MVTec AD layout, or draw a montage of it
+  bench      the benchmark: training and segmentation cost, written to results/
 
 Expected bad input ends with one line ``error: ...`` and exit status 2.
 """
@@ -41,7 +42,17 @@ def writable_dir(path: str) -> Path:
 
 def cmd_all(args):
     from reproduce import runner
+    if args.only == "bench":  # not part of the reproduction proper; see cmd_bench
+        from reproduce import bench
+        bench.run(writable_dir(args.out))
+        return
     runner.run(_profile(args), writable_dir(args.out), only=args.only, datasets=args.datasets)
+
+
+def cmd_bench(args):
+    from reproduce import bench
+    bench.run(writable_dir(args.out), repeats=args.repeats, smoke=not args.no_smoke)
+    print(f"wrote {Path(args.out) / 'benchmark.md'}")
 
 
 def cmd_train(args):
@@ -106,6 +117,12 @@ def parser():
     q.add_argument("--only", help="run one experiment (comma-separated names allowed)")
     q.add_argument("--datasets", help="comma-separated dataset specs (default: the six built-in)")
     q.set_defaults(func=cmd_all)
+
+    q = sub.add_parser("bench", help="how fast training and segmentation run")
+    q.add_argument("--out", default="results")
+    q.add_argument("--repeats", type=int, default=3)
+    q.add_argument("--no-smoke", action="store_true", help="skip timing the smoke reproduction")
+    q.set_defaults(func=cmd_bench)
 
     q = with_profile(sub.add_parser("train", help="train one model"))
     q.add_argument("--dataset", required=True)

@@ -12,21 +12,13 @@ call the evaluation makes); writes ``fig_datasets.png``.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from reproduce.provenance import atomic_write_bytes
+from reproduce.provenance import save_figure
 
 N_TRAIN = 2
-
-
-def _save_fig(fig, path: Path) -> None:
-    """PNG at 120 dpi, written under a temporary name and renamed (never a partial file)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def examples(ds) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -81,7 +73,7 @@ def run(ctx) -> list[Path]:
     fig.suptitle("Datasets: defect-free training images, then one defective test image per "
                  "defect type (red: ground-truth defect)", fontsize=11)
     path = ctx.out / "fig_datasets.png"
-    _save_fig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     ctx.log(f"fig_datasets: {len(rows)} datasets")
     return [path]

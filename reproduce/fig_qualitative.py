@@ -17,21 +17,13 @@ Reads ``<eval_dir>/maps.npz``; writes ``fig_qualitative_<dataset>.png`` per data
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from reproduce.context import MAPS
-from reproduce.provenance import atomic_write_bytes
-
-
-def _save_fig(fig, path: Path) -> None:
-    """PNG at 120 dpi, written under a temporary name and renamed (never a partial file)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+from reproduce.provenance import save_figure
 
 
 def choose(labels, has_mask, masks, defect_types, structural, n=2) -> list[int]:
@@ -151,7 +143,7 @@ def run(ctx) -> list[Path]:
             continue
         fig = _figure(spec, z, chosen, structural)
         out = ctx.out / f"fig_qualitative_{ctx.eval_dir(spec).name}.png"
-        _save_fig(fig, out)
+        save_figure(fig, out)
         plt.close(fig)
         written.append(out)
         ctx.log(f"fig_qualitative: {spec}: test images {chosen}")

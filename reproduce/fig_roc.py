@@ -11,7 +11,6 @@ Reads ``<eval_dir>/maps.npz`` (maps l2, ssim, vae_kl, vae_rp; masks; has_mask) a
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -19,17 +18,10 @@ import numpy as np
 import pandas as pd
 
 from reproduce.context import MAPS
-from reproduce.provenance import atomic_write_bytes
+from reproduce.provenance import save_figure
 
 COLORS = {"l2": "tab:blue", "ssim": "tab:red", "vae_kl": "tab:green", "vae_rp": "tab:purple"}
 MAX_POINTS = 500
-
-
-def _save_fig(fig, path: Path) -> None:
-    """PNG at 120 dpi, written under a temporary name and renamed (never a partial file)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _aucs(folder: Path) -> dict:
@@ -91,7 +83,7 @@ def run(ctx) -> list[Path]:
     fig.suptitle("Pixel-wise ROC curves of the anomaly maps (all pixels of the test images "
                  "with masks)", fontsize=11)
     path = ctx.out / "fig_roc.png"
-    _save_fig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     ctx.log(f"fig_roc: {len(ctx.datasets)} datasets")
     return [path]

@@ -21,12 +21,11 @@ drops (below 0.5 while the other two stay above 0.9), RuntimeError.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from reproduce.provenance import atomic_write_bytes, atomic_write_text
+from reproduce.provenance import atomic_write_text, save_figure
 
 SIZE, BORDER = 32, 5
 CASES = ("luminance", "contrast", "structure")
@@ -53,13 +52,6 @@ def component_maps(p, q):
 
 def _interior(a):
     return a[BORDER:-BORDER, BORDER:-BORDER]
-
-
-def _save_fig(fig, path: Path) -> None:
-    """PNG at 120 dpi, written under a temporary name and renamed (never a partial file)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run(ctx) -> list[Path]:
@@ -109,7 +101,7 @@ def run(ctx) -> list[Path]:
     fig.suptitle("Same per-pixel l2 residual (0.25 everywhere), three different changes: "
                  "SSIM's l, c, s each single out one (means over the interior)", fontsize=11)
     png, csv = ctx.out / "fig_ssim_components.png", ctx.out / "fig_ssim_components.csv"
-    _save_fig(fig, png)
+    save_figure(fig, png)
     plt.close(fig)
     atomic_write_text(csv, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     ctx.log("fig_ssim_components: " + ", ".join(

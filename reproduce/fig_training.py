@@ -15,24 +15,16 @@ The left axis is logarithmic when both AE losses are positive. Validation losses
 """
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
 import pandas as pd
 
-from reproduce.provenance import atomic_write_bytes
+from reproduce.provenance import save_figure
 
 METHODS = {"l2_ae": ("l2-AE: sum of squared differences", "tab:blue"),
            "ssim_ae": ("SSIM-AE: 1 - SSIM", "tab:red"),
            "vae": ("VAE: negative ELBO (nats)", "tab:green")}
-
-
-def _save_fig(fig, path: Path) -> None:
-    """PNG at 120 dpi, written under a temporary name and renamed (never a partial file)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _read(path: Path):
@@ -95,7 +87,7 @@ def run(ctx) -> list[Path]:
     fig.suptitle("Training loss per epoch (each method in its own units; VAE on the right axis)",
                  fontsize=11)
     path = ctx.out / "fig_training.png"
-    _save_fig(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     ctx.log(f"fig_training: {len(ctx.datasets)} datasets")
     return [path]

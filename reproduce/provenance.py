@@ -60,3 +60,11 @@ def provenance() -> dict:
                          "numpy": numpy.__version__, "python": platform.python_version()},
             "host": {"cpu": _cpu_model(), "cores": os.cpu_count(), "gpus": gpus,
                      "platform": platform.platform()}}
+
+
+def save_figure(fig, path, dpi=120) -> None:
+    """A matplotlib figure as PNG, written under a temporary name and renamed."""
+    import io
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())

@@ -16,7 +16,7 @@ import textures
 from evaluation.thresholds import max_region_threshold
 from reproduce import profiles
 from reproduce.evaluate import MAIN_MAP, maps_for
-from reproduce.provenance import atomic_write_bytes
+from reproduce.provenance import atomic_write_bytes, save_figure
 from reproduce.train import load
 from textures.errors import InputError
 from textures.folders import read_image
@@ -51,10 +51,8 @@ def segment(model_dir: Path, images, out: Path) -> None:
         axes[1].set_title(f"segmentation at validation threshold {threshold:.3g}")
         for ax in axes:
             ax.axis("off")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        save_figure(fig, out / f"{stem}_overlay.png", dpi=100)
         plt.close(fig)
-        atomic_write_bytes(out / f"{stem}_overlay.png", buf.getvalue())
         from PIL import Image
         mask_buf = io.BytesIO()
         Image.fromarray(((amap > threshold) * 255).astype(np.uint8)).save(mask_buf, format="PNG")

@@ -113,16 +113,21 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
     set_precision(profile["precision"])
     with _strategy().scope():
         model = build(method, profile)
-    batches = patch_dataset(dataset.train, profile["patch_size"], profile["batch_size"], seed=seed)
+    steps = max(1, profile["patches_per_epoch"] // profile["batch_size"])
+    done = _epochs_done(work / "backup")
+    if done:
+        print(f"resuming {method} on {dataset.spec} after epoch {done}", file=sys.stderr)
+    batches = patch_dataset(dataset.train, profile["patch_size"], profile["batch_size"],
+                            seed=seed, start=done * steps)
     if method != "vae":
         batches = batches.map(lambda x: (x, x))
     nan = StopOnNaN()
-    callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup")),
+    callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), double_checkpoint=True),
                  keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), nan]
-    steps = max(1, profile["patches_per_epoch"] // profile["batch_size"])
     model.fit(batches, epochs=profile["epochs"], steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stdout.isatty() else 2)
     if nan.bad_epoch is not None:
@@ -141,6 +146,16 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
     atomic_write_text(folder / "run.json", json.dumps(info, indent=2))
     set_precision("float32")
     return folder
+
+
+def _epochs_done(backup: Path) -> int:
+    """Epochs finished by an interrupted run (0 if none), from Keras' backup metadata."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((backup / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return 0
 
 
 def _dedupe_log(path: Path) -> str:

@@ -25,8 +25,12 @@ from .errors import InputError
 
 
 def patch_dataset(images: np.ndarray, patch_size: int = 128, batch_size: int = 128,
-                  seed: int = 0, augment: bool = True) -> tf.data.Dataset:
-    """Infinite ``tf.data.Dataset`` of float32 batches (batch_size, p, p, 1) in [0, 1]."""
+                  seed: int = 0, augment: bool = True, start: int = 0) -> tf.data.Dataset:
+    """Infinite ``tf.data.Dataset`` of float32 batches (batch_size, p, p, 1) in [0, 1].
+
+    ``start`` skips the first batches for free (the stream is keyed on the batch number),
+    so a resumed training run continues the same stream where it stopped.
+    """
     images = np.asarray(images, np.float32)
     if images.ndim != 3 or len(images) == 0:
         raise InputError(f"patch_dataset needs images of shape (N, H, W), got {images.shape}")
@@ -74,6 +78,6 @@ def patch_dataset(images: np.ndarray, patch_size: int = 128, batch_size: int = 1
             fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
         return tf.clip_by_value(out, 0.0, 1.0)
 
-    ds = tf.data.Dataset.counter(dtype=tf.int64)
+    ds = tf.data.Dataset.counter(start=start, dtype=tf.int64)
     ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,252 @@
+"""``bench``: what every stage costs on this machine, measured side by side in one run.
+
+Writes ``benchmark.md`` and ``benchmark.json`` into the output folder:
+
+1. Training throughput (patches/s, 128 x 128, batch 128) per method, two ways: (a) the
+   real path, the tf.data sampler with augmentation feeding ``fit``; (b) the same
+   ``fit`` on one batch already in memory, repeated. a/b shows whether the input
+   pipeline starves the model.
+2. Segmentation of one 512 x 512 image at stride 30 per map: the full path
+   (evaluation.maps: patch extraction, batched model calls, per-patch maps, fold) vs
+   the bare model calls on the same, already extracted patches.
+3. Achieved GFLOP/s of training from an analytic count of the network's multiply-adds
+   (training ~ 3 x forward), beside the CPU's nominal peak.
+4. Wall time of ``run_all.sh --profile smoke`` (in a fresh cache) and of the default
+   run as recorded in results/run.json; peak resident memory of training and evaluation.
+5. Host facts.
+
+Each figure is the median of ``--repeats`` (>= 3) timings after a warm-up, with the range.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from evaluation.maps import anomaly_maps
+from evaluation.windows import extract_patches
+from reproduce import profiles
+from reproduce.provenance import REPO, atomic_write_text, provenance
+from reproduce.train import METHODS, build
+from textures.patches import patch_dataset
+
+TARGETS = {"train_ratio": 0.9, "segment_overhead": 1.5, "ssim_vs_l2": 1.5}
+
+
+def _timed(fn, repeats):
+    fn()  # warm-up (tracing)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times), max(times)
+
+
+def train_throughput(repeats, steps=6, batch=128):
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 512, 512), dtype=np.float32)
+    profile = profiles.get("cpu")
+    rows = []
+    for method in METHODS:
+        keras.utils.set_random_seed(0)
+        model = build(method, profile)
+        path = patch_dataset(images, 128, batch, seed=0)
+        bare = tf.data.Dataset.from_tensors(next(iter(path))).repeat()
+        if method != "vae":
+            path, bare = path.map(lambda x: (x, x)), bare.map(lambda x: (x, x))
+        fit = lambda ds: model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        a = _timed(lambda: fit(path), repeats)
+        b = _timed(lambda: fit(bare), repeats)
+        n = steps * batch
+        rows.append({"method": method, "path_patches_per_s": n / a[0],
+                     "path_range": [n / a[2], n / a[1]], "bare_patches_per_s": n / b[0],
+                     "bare_range": [n / b[2], n / b[1]], "ratio": b[0] / a[0]})
+        print(f"train {method}: path {n / a[0]:.1f}, bare {n / b[0]:.1f} patches/s", file=sys.stderr)
+    return rows
+
+
+def segment_cost(repeats):
+    profile = profiles.get("cpu")
+    image = np.random.default_rng(1).random((1, 512, 512), dtype=np.float32)
+    patches = tf.constant(extract_patches(image, 128, 30)[0][..., None])
+    kl_patches = tf.constant(extract_patches(image, 128, profile["kl_stride"])[0][..., None])
+    batch = profile["eval_batch"]
+    rows = []
+    models = {m: build(m, profile) for m in METHODS}
+    ae_call = {m: tf.function(lambda x, m=m: models[m](x, training=False)) for m in ("l2_ae", "ssim_ae")}
+    vae = models["vae"]
+    enc = tf.function(lambda x: vae.encoder(x, training=False))
+    dec = tf.function(lambda z: vae.decoder(z, training=False))
+
+    def bare_ae(method):
+        for s in range(0, len(patches), batch):
+            np.asarray(ae_call[method](patches[s:s + batch]))
+
+    def bare_rp():
+        for s in range(0, len(patches), batch):
+            z, _ = enc(patches[s:s + batch])
+            for _ in range(profile["rp_samples"]):
+                np.asarray(dec(z)[0])
+
+    def bare_kl():
+        for s in range(0, len(kl_patches), batch):
+            np.asarray(enc(kl_patches[s:s + batch])[0])
+
+    full = lambda method, **kw: anomaly_maps(models[method], method, image, batch=batch,
+                                             kl_stride=profile["kl_stride"],
+                                             rp_samples=profile["rp_samples"], **kw)
+    cases = {"l2": ("l2_ae", lambda: bare_ae("l2_ae")), "ssim": ("ssim_ae", lambda: bare_ae("ssim_ae")),
+             "vae_kl+vae_rp": ("vae", lambda: (bare_kl(), bare_rp()))}
+    for name, (method, bare) in cases.items():
+        a = _timed(lambda: full(method), repeats)
+        b = _timed(bare, repeats)
+        rows.append({"map": name, "path_s": a[0], "path_range": [a[1], a[2]], "bare_s": b[0],
+                     "bare_range": [b[1], b[2]], "ratio": a[0] / b[0]})
+        print(f"segment {name}: path {a[0]:.2f} s, bare {b[0]:.2f} s", file=sys.stderr)
+    return rows
+
+
+def forward_macs(model) -> int:
+    """Multiply-adds of one forward pass, counted layer by layer from the built model."""
+    macs = 0
+    for layer in model.encoder.layers + model.decoder.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            h, w, c_in = layer.input.shape[1:]
+            macs += h * w * c_in * np.prod(layer.kernel_size) * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            h, w, c_out = layer.output.shape[1:]
+            macs += h * w * c_out * np.prod(layer.kernel_size) * layer.input.shape[-1]
+    return int(macs)
+
+
+def nominal_peak_gflops():
+    """cores x clock x FLOP per cycle (2 FMA pipes x vector width x 2), from /proc/cpuinfo."""
+    flags, mhz = "", 0.0
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags") and not flags:
+            flags = line
+        if line.startswith("cpu MHz") and not mhz:
+            mhz = float(line.split(":")[1])
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = 2 * lanes * 2 if "fma" in flags else lanes * 2
+    how = (f"{os.cpu_count()} cores x {mhz / 1000:.2f} GHz (cpu MHz in /proc/cpuinfo) x "
+           f"{per_cycle} float32 FLOP/cycle ({'AVX-512' if lanes == 16 else 'AVX2'}"
+           f"{' FMA' if 'fma' in flags else ''}, 2 pipes)")
+    return os.cpu_count() * mhz / 1000 * per_cycle, how
+
+
+def peak_memory_mb(stage):
+    """Peak RSS of a child process that trains (or segments) at the cpu profile's sizes."""
+    code = {"train": "from reproduce.bench import _train_once; _train_once()",
+            "evaluate": "from reproduce.bench import _segment_once; _segment_once()"}[stage]
+    code += "; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), check=True).stdout
+    return int(out.strip().splitlines()[-1]) / 1024
+
+
+def _train_once():
+    model = build("ssim_ae", profiles.get("cpu"))
+    images = np.random.default_rng(0).random((40, 512, 512), dtype=np.float32)
+    ds = patch_dataset(images, 128, 32).map(lambda x: (x, x))
+    model.fit(ds, epochs=1, steps_per_epoch=8, verbose=0, shuffle=False)
+
+
+def _segment_once():
+    profile = profiles.get("cpu")
+    images = np.random.default_rng(0).random((20, 512, 512), dtype=np.float32)
+    anomaly_maps(build("vae", profile), "vae", images[:4], kl_stride=32, rp_samples=4)
+    anomaly_maps(build("ssim_ae", profile), "ssim_ae", images)
+
+
+def smoke_wall_s():
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.time()
+        subprocess.run([str(REPO / "run_all.sh"), "--profile", "smoke", "--out", f"{tmp}/out"],
+                       cwd=REPO, env=dict(os.environ, SSIM_AE_CACHE=f"{tmp}/cache"), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.time() - t
+
+
+def host():
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1 (default)")
+    return {**provenance()["host"], "tensorflow": tf.__version__, "keras": keras.__version__,
+            "onednn": onednn, "xla_jit": bool(tf.config.optimizer.get_jit()),
+            "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "auto",
+                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "auto"}}
+
+
+def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
+    repeats = max(3, repeats)
+    result = {"train": train_throughput(repeats), "segment": segment_cost(repeats)}
+    macs = forward_macs(build("l2_ae", profiles.get("cpu")))
+    l2 = next(r for r in result["train"] if r["method"] == "l2_ae")
+    result["forward_gmacs_per_patch"] = macs / 1e9
+    result["gflops"] = l2["bare_patches_per_s"] * 3 * 2 * macs / 1e9
+    result["peak_gflops"], result["peak_how"] = nominal_peak_gflops()
+    result["peak_rss_mb"] = {s: peak_memory_mb(s) for s in ("train", "evaluate")}
+    result["smoke_wall_s"] = smoke_wall_s() if smoke else None
+    default_run = REPO / "results" / "run.json"
+    result["default_wall_s"] = (json.loads(default_run.read_text()).get("wall_seconds")
+                                if default_run.exists() else None)
+    result["host"] = host()
+    atomic_write_text(out / "benchmark.json", json.dumps(result, indent=2, default=str))
+    atomic_write_text(out / "benchmark.md", markdown(result))
+    return result
+
+
+def _ok(passed):
+    return "met" if passed else "**missed**"
+
+
+def markdown(r) -> str:
+    by = {row["method"]: row for row in r["train"]}
+    ssim_cost = by["l2_ae"]["path_patches_per_s"] / by["ssim_ae"]["path_patches_per_s"]
+    lines = ["# Benchmark", "", f"Written by `python -m reproduce bench`; medians of >= 3 "
+             "repetitions after a warm-up, range in brackets. Host: "
+             f"{r['host']['cpu']}, {r['host']['cores']} cores, TensorFlow {r['host']['tensorflow']}, "
+             f"Keras {r['host']['keras']}, oneDNN {r['host']['onednn']}, XLA "
+             f"{'on' if r['host']['xla_jit'] else 'off'}.", "",
+             "## Training throughput (128 x 128 patches, batch 128)", "",
+             "| method | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
+             "|---|---|---|---|---|"]
+    for row in r["train"]:
+        lines.append(f"| {row['method']} | {row['path_patches_per_s']:.1f} "
+                     f"[{row['path_range'][0]:.1f}-{row['path_range'][1]:.1f}] | "
+                     f"{row['bare_patches_per_s']:.1f} [{row['bare_range'][0]:.1f}-"
+                     f"{row['bare_range'][1]:.1f}] | {row['ratio']:.2f} | "
+                     f"{_ok(row['ratio'] >= TARGETS['train_ratio'])} |")
+    lines += ["", f"SSIM-AE costs {ssim_cost:.2f}x the l2-AE per patch (target <= 1.5: "
+              f"{_ok(ssim_cost <= TARGETS['ssim_vs_l2'])}).", "",
+              "## Segmentation of one 512 x 512 image, stride 30", "",
+              "| map | full path, s | bare model calls, s | ratio | target <= 1.5 (l2, ssim) |",
+              "|---|---|---|---|---|"]
+    for row in r["segment"]:
+        target = _ok(row["ratio"] <= TARGETS["segment_overhead"]) if row["map"] in ("l2", "ssim") else "n/a"
+        lines.append(f"| {row['map']} | {row['path_s']:.2f} [{row['path_range'][0]:.2f}-"
+                     f"{row['path_range'][1]:.2f}] | {row['bare_s']:.2f} [{row['bare_range'][0]:.2f}-"
+                     f"{row['bare_range'][1]:.2f}] | {row['ratio']:.2f} | {target} |")
+    lines += ["", "## Arithmetic", "",
+              f"One forward pass of the Table-1 network: {r['forward_gmacs_per_patch']:.3f} GMAC "
+              f"per patch (counted layer by layer). Training at the bare l2 rate achieves "
+              f"{r['gflops']:.1f} GFLOP/s (3 x forward, 2 FLOP per MAC) of a nominal peak of "
+              f"{r['peak_gflops']:.0f} GFLOP/s ({r['peak_how']}): "
+              f"{100 * r['gflops'] / r['peak_gflops']:.0f} %.", "",
+              "## Whole runs and memory", "",
+              "- `./run_all.sh --profile smoke` (fresh cache): "
+              + (f"{r['smoke_wall_s']:.0f} s" if r["smoke_wall_s"] else "not measured (--no-smoke)"),
+              "- default profile, as recorded in results/run.json: "
+              + (f"{r['default_wall_s'] / 60:.1f} min" if r["default_wall_s"] else "no run recorded"),
+              f"- peak resident memory: training {r['peak_rss_mb']['train']:.0f} MB, "
+              f"evaluation {r['peak_rss_mb']['evaluate']:.0f} MB", ""]
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""The pipeline end to end at smoke scale, the model cache, and the CLI's bad-input errors.
+
+One smoke reproduction on one built-in dataset (module-scoped, about a minute) feeds the
+checks: every expected file written, values finite and in [0, 1], and the metrics equal
+what the saved maps give when recomputed independently with scikit-learn.
+"""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from reproduce import profiles
+from reproduce.__main__ import main
+from reproduce.train import model_dir
+
+SPEC = "fabric1"
+FIGURES = ["fig_datasets.png", "fig_ssim_components.png", "fig_roc.png", "fig_training.png",
+           f"fig_qualitative_{SPEC}.png"]
+TABLES = ["table1.csv", "table1.md", "table_auc.csv", "table_auc.md", "fig_ssim_components.csv"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    cache = root / "cache"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SSIM_AE_CACHE", str(cache))
+    out = root / "results"
+    assert main(["all", "--profile", "smoke", "--datasets", SPEC, "--out", str(out)]) == 0
+    yield out
+    mp.undo()
+
+
+def test_smoke_run_writes_every_file(smoke_run):
+    for name in FIGURES + TABLES + ["run.json", "claims.json"]:
+        assert (smoke_run / name).stat().st_size > 0, name
+    run = json.loads((smoke_run / "run.json").read_text())
+    assert run["profile"]["name"] == "smoke" and run["datasets"] == [SPEC]
+    assert set(run["seconds_per_stage"]) >= {"table1", f"evaluate {SPEC}", "table_auc"}
+    assert run["git_commit"] and run["packages"]["tensorflow"]
+    table = pd.read_csv(smoke_run / "table_auc.csv")
+    metric_cols = ["pixel_auroc", "aupro_30", "image_auroc", "iou", "f1", "f1_max"]
+    values = table[metric_cols].to_numpy(float)
+    assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
+    assert set(table["map"]) >= {"l2", "ssim", "vae_kl", "vae_rp"}
+
+
+def test_metrics_match_maps_recomputed_independently(smoke_run):
+    folder = smoke_run / "eval" / SPEC
+    maps = np.load(folder / "maps.npz")
+    metrics = pd.read_csv(folder / "metrics.csv")
+    keep = maps["has_mask"]
+    labels = maps["masks"][keep].ravel()
+    for name, method in [("l2", "l2_ae"), ("ssim", "ssim_ae"), ("vae_kl", "vae"), ("vae_rp", "vae")]:
+        assert maps[name].shape == maps["images"].shape
+        assert np.isfinite(maps[name]).all()
+        row = metrics[(metrics["method"] == method) & (metrics["map"] == name)].iloc[0]
+        expected = roc_auc_score(labels, maps[name][keep].ravel())
+        assert row["pixel_auroc"] == pytest.approx(expected, abs=1e-5)
+        assert float(maps[f"threshold_{name}"]) == pytest.approx(row["threshold"], rel=1e-5)
+    for method in ("l2_ae", "ssim_ae", "vae"):
+        assert (folder / "logs" / f"{method}.csv").stat().st_size > 0
+
+
+def test_cached_models_are_reused_and_keyed_by_settings(smoke_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("SSIM_AE_CACHE", str(smoke_run.parent / "cache"))
+    profile = profiles.get("smoke")
+    folder = model_dir(SPEC, 0, "ssim_ae", profile)
+    assert (folder / "run.json").exists() and (folder / "model.keras").exists()
+    assert not (folder / "work").exists()
+    other = dict(profile, learning_rate=1e-3)
+    assert model_dir(SPEC, 0, "ssim_ae", other) != folder
+    assert model_dir(SPEC, 1, "ssim_ae", profile) != folder
+    stamp = (folder / "model.keras").stat().st_mtime
+    assert main(["train", "--dataset", SPEC, "--method", "ssim_ae", "--profile", "smoke",
+                 "--out", str(tmp_path / "m")]) == 0
+    assert (folder / "model.keras").stat().st_mtime == stamp  # not retrained
+    assert (tmp_path / "m" / "model.keras").exists()
+
+
+def test_segment_writes_overlays_and_masks(smoke_run, monkeypatch, tmp_path):
+    from PIL import Image
+    monkeypatch.setenv("SSIM_AE_CACHE", str(smoke_run.parent / "cache"))
+    assert main(["train", "--dataset", SPEC, "--method", "l2_ae", "--profile", "smoke",
+                 "--out", str(tmp_path / "m")]) == 0
+    image = (np.load(smoke_run / "eval" / SPEC / "maps.npz")["images"][-1] * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "x.png")
+    assert main(["segment", "--model", str(tmp_path / "m"), "--images", str(tmp_path / "x.png"),
+                 "--out", str(tmp_path / "seg")]) == 0
+    mask = np.array(Image.open(tmp_path / "seg" / "x_mask.png"))
+    assert mask.shape == image.shape and set(np.unique(mask)) <= {0, 255}
+    assert (tmp_path / "seg" / "x_overlay.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["evaluate", "--dataset", "nosuch", "--out", "{tmp}/o"], "unknown dataset 'nosuch'"),
+    (["evaluate", "--dataset", "fabric1", "--methods", "l2_ae,foo", "--out", "{tmp}/o"], "unknown method 'foo'"),
+    (["evaluate", "--dataset", "fabric1", "--profile", "huge", "--out", "{tmp}/o"], "unknown profile 'huge'"),
+    (["evaluate", "--dataset", "folder:{tmp}/missing", "--profile", "smoke", "--out", "{tmp}/o"], "missing"),
+    (["all", "--only", "fig_nothing", "--out", "{tmp}/o"], "unknown experiment 'fig_nothing'"),
+    (["evaluate", "--dataset", "fabric1", "--out", "/proc/forbidden"], "/proc/forbidden"),
+    (["segment", "--model", "{tmp}", "--images", "x.png", "--out", "{tmp}/o"], "not a trained model folder"),
+])
+def test_bad_input_is_one_error_line_and_status_2(argv, needle, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+    assert not (tmp_path / "o" / "metrics.csv").exists()
