@@ -92,9 +92,6 @@ def cmd_datasets(args):
         print(f"wrote {export(ds, args.dir)}")
     else:
         from textures.montage import show
-        if not args.out:
-            from textures.errors import InputError
-            raise InputError("datasets show needs --out FILE.png")
         writable_dir(str(Path(args.out).parent or "."))
         ds = textures.load(args.spec, seed=args.seed, small=args.small)
         show(ds, args.out)
@@ -143,13 +140,17 @@ def parser():
     q.set_defaults(func=cmd_segment)
 
     q = sub.add_parser("datasets", help="export or show a dataset")
-    q.add_argument("action", choices=("export", "show"))
-    q.add_argument("spec")
-    q.add_argument("dir", nargs="?", help="export: the folder to write")
-    q.add_argument("--out", help="show: the PNG to write")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--small", action="store_true", help="the smoke-scale version")
-    q.set_defaults(func=cmd_datasets)
+    actions = q.add_subparsers(dest="action", required=True)
+    e = actions.add_parser("export", help="write a dataset in the MVTec AD layout")
+    e.add_argument("spec")
+    e.add_argument("dir", help="the folder to write")
+    s = actions.add_parser("show", help="montage of training and defective test images")
+    s.add_argument("spec")
+    s.add_argument("--out", required=True, help="the PNG to write")
+    for a in (e, s):
+        a.add_argument("--seed", type=int, default=0)
+        a.add_argument("--small", action="store_true", help="the smoke-scale version")
+        a.set_defaults(func=cmd_datasets)
     return p
 
 
@@ -157,9 +158,6 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     from reproduce.train import TrainingError
     from textures.errors import InputError
-    if args.command == "datasets" and args.action == "export" and not args.dir:
-        print("error: datasets export needs a target folder: datasets export SPEC DIR", file=sys.stderr)
-        return 2
     try:
         args.func(args)
     except (InputError, TrainingError) as e:

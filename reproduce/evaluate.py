@@ -50,12 +50,13 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
         t = time.time()
         log(f"{spec}: anomaly maps of {method} on {len(ds.test)} test + {len(ds.val)} validation images")
         model = training.load(folder)
-        test_maps = maps_for(model, method, ds.test, profile)
-        val_maps = maps_for(model, method, ds.val, profile)
-        arrays[f"recon_{method}"] = test_maps.pop("recon")
-        val_maps.pop("recon")
-        for name, test_map in test_maps.items():
-            metrics = score(test_map, val_maps[name], ds.masks, ds.has_mask, ds.labels,
+        # test and validation images in one call: the model's functions are traced once
+        both = maps_for(model, method, np.concatenate([ds.test, ds.val]), profile)
+        k = len(ds.test)
+        arrays[f"recon_{method}"] = both.pop("recon")[:k]
+        for name, stacked in both.items():
+            test_map = stacked[:k]
+            metrics = score(test_map, stacked[k:], ds.masks, ds.has_mask, ds.labels,
                             profile["min_defect_area"])
             rows.append({"dataset": spec, "method": method, "map": name, **metrics})
             if MAIN_MAP.get(method, name) == name:

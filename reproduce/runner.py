@@ -48,6 +48,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         at = len([n for n in stages if n in BEFORE])
         units[at:at] = [("evaluate", spec) for spec in specs]
     seconds, eval_seconds = {}, []
+    origin = provenance()  # the code the run starts from
     ctx.log(f"profile {profile['name']}: {len(units)} stages into {out}")
     for i, (name, spec) in enumerate(units):
         label = f"evaluate {spec}" if spec else name
@@ -66,7 +67,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
                 f"about {eta / 60:.0f} min left")
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
-              "wall_seconds": round(time.time() - ctx.started, 1), **provenance()}
+              "wall_seconds": round(time.time() - ctx.started, 1), **origin}
     previous = Path(out) / "run.json"
     if only and previous.exists():
         old = json.loads(previous.read_text())

@@ -109,3 +109,11 @@ def test_bad_input_is_one_error_line_and_status_2(argv, needle, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
     assert not (tmp_path / "o" / "metrics.csv").exists()
+
+
+def test_datasets_export_and_show_through_the_cli(tmp_path):
+    assert main(["datasets", "export", "brick", str(tmp_path / "brick"), "--small"]) == 0
+    assert (tmp_path / "brick" / "train" / "good").is_dir()
+    assert main(["datasets", "show", f"folder:{tmp_path / 'brick'}", "--small",
+                 "--out", str(tmp_path / "m.png")]) == 0
+    assert (tmp_path / "m.png").stat().st_size > 10_000
