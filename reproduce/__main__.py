@@ -24,6 +24,11 @@ def _profile(args):
     profile = profiles.get(args.profile)
     if getattr(args, "precision", None):
         profile["precision"] = args.precision
+    if getattr(args, "epochs", None):
+        from textures.errors import InputError
+        if args.epochs < 1:
+            raise InputError(f"--epochs must be at least 1, not {args.epochs}")
+        profile["epochs"] = args.epochs
     return profile
 
 
@@ -107,6 +112,7 @@ def parser():
     def with_profile(q):
         q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
         q.add_argument("--precision", choices=("float32", "bf16"), help="override the profile's precision")
+        q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
         return q
 
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
