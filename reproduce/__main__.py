@@ -51,7 +51,8 @@ def cmd_all(args):
         from reproduce import bench
         bench.run(writable_dir(args.out))
         return
-    runner.run(_profile(args), writable_dir(args.out), only=args.only, datasets=args.datasets)
+    runner.run(_profile(args), writable_dir(args.out), only=args.only, datasets=args.datasets,
+               reuse_evaluations=args.reuse_evaluations)
 
 
 def cmd_bench(args):
@@ -119,6 +120,9 @@ def parser():
     q.add_argument("--out", default="results")
     q.add_argument("--only", help="run one experiment (comma-separated names allowed)")
     q.add_argument("--datasets", help="comma-separated dataset specs (default: the six built-in)")
+    q.add_argument("--reuse-evaluations", action="store_true",
+                   help="with --only: draw tables and figures from the evaluation folders "
+                        "already in OUT/eval instead of evaluating again")
     q.set_defaults(func=cmd_all)
 
     q = sub.add_parser("bench", help="how fast training and segmentation run")

@@ -39,10 +39,17 @@ def _select(only):
     return [n for n in EXPERIMENTS if n in names]
 
 
-def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None):
+def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None,
+        reuse_evaluations: bool = False):
     specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.BUILTIN)
     ctx = Context(out=Path(out), profile=profile, datasets=specs)
     stages = _select(only)
+    if reuse_evaluations and "evaluate" in stages:
+        missing = [s for s in specs if not (ctx.eval_dir(s) / "run.json").exists()]
+        if missing:
+            raise InputError(f"--reuse-evaluations: no complete evaluation of {missing[0]} in "
+                             f"{ctx.eval_dir(missing[0])}; run without it")
+        stages.remove("evaluate")
     units = [(name, None) for name in stages if name != "evaluate"]
     if "evaluate" in stages:
         at = len([n for n in stages if n in BEFORE])
@@ -67,7 +74,8 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
                 f"about {eta / 60:.0f} min left")
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
-              "wall_seconds": round(time.time() - ctx.started, 1), **origin}
+              "wall_seconds": round(time.time() - ctx.started, 1),
+              "reused_evaluations": reuse_evaluations, **origin}
     previous = Path(out) / "run.json"
     if only and previous.exists():
         old = json.loads(previous.read_text())
