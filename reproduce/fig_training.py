@@ -55,7 +55,7 @@ def _panel(ax, spec, logs: Path) -> None:
             continue
         target = right if method == "vae" else ax
         lines += target.plot(df["epoch"], df["loss"], color=color, lw=1.6, marker=".", label=label)
-        if "val_loss" in df:
+        if "val_loss" in df and df["val_loss"].notna().any():  # Keras writes NA without validation
             lines += target.plot(df["epoch"], df["val_loss"], color=color, lw=1.2, ls="--",
                                  label=f"{label.split(':')[0]} (validation)")
         if target is ax:
