@@ -70,7 +70,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     np.savez_compressed(buffer, images=ds.test, masks=ds.masks, has_mask=ds.has_mask,
                         labels=ds.labels, defect_types=np.array(ds.defect_types), **arrays)
     atomic_write_bytes(out / "maps.npz", buffer.getvalue())
-    atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.6f"))
+    atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.7g"))
     info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
             "seeds": list(profile["seeds"]), "models": trained, "seconds": timings,
             "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
