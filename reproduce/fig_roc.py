@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from reproduce.context import MAPS
-from reproduce.provenance import save_figure
+from reproduce.provenance import dataset_panels, save_figure
 
 COLORS = {"l2": "tab:blue", "ssim": "tab:red", "vae_kl": "tab:green", "vae_rp": "tab:purple"}
 MAX_POINTS = 500
@@ -66,20 +66,10 @@ def _panel(ax, spec, folder: Path, log) -> None:
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ctx.out.mkdir(parents=True, exist_ok=True)
-    n = max(len(ctx.datasets), 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 4.4 * rows), squeeze=False,
-                             constrained_layout=True)
-    for ax, spec in zip(axes.flat, ctx.datasets):
+    plt, fig, axes = dataset_panels(len(ctx.datasets), 4.4, 4.4)
+    for ax, spec in zip(axes, ctx.datasets):
         _panel(ax, spec, ctx.eval_dir(spec), ctx.log)
-    for ax in list(axes.flat)[len(ctx.datasets):]:
-        ax.axis("off")
     fig.suptitle("Pixel-wise ROC curves of the anomaly maps (all pixels of the test images "
                  "with masks)", fontsize=11)
     path = ctx.out / "fig_roc.png"

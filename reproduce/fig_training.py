@@ -15,12 +15,11 @@ The left axis is logarithmic when both AE losses are positive. Validation losses
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
-from reproduce.provenance import save_figure
+from reproduce.provenance import dataset_panels, save_figure
 
 METHODS = {"l2_ae": ("l2-AE: sum of squared differences", "tab:blue"),
            "ssim_ae": ("SSIM-AE: 1 - SSIM", "tab:red"),
@@ -70,20 +69,10 @@ def _panel(ax, spec, logs: Path) -> None:
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ctx.out.mkdir(parents=True, exist_ok=True)
-    n = max(len(ctx.datasets), 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False,
-                             constrained_layout=True)
-    for ax, spec in zip(axes.flat, ctx.datasets):
+    plt, fig, axes = dataset_panels(len(ctx.datasets), 5.2, 3.8)
+    for ax, spec in zip(axes, ctx.datasets):
         _panel(ax, spec, ctx.eval_dir(spec) / "logs")
-    for ax in list(axes.flat)[len(ctx.datasets):]:
-        ax.axis("off")
     fig.suptitle("Training loss per epoch (each method in its own units; VAE on the right axis)",
                  fontsize=11)
     path = ctx.out / "fig_training.png"

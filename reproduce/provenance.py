@@ -68,3 +68,23 @@ def save_figure(fig, path, dpi=120) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def dataset_panels(n_panels, width, height):
+    """A figure with one axes per dataset, three to a row; unused axes switched off.
+
+    Returns (plt, fig, axes) with ``axes`` the first ``n_panels`` axes in reading order.
+    """
+    import math
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = max(n_panels, 1)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             constrained_layout=True)
+    for ax in list(grid.flat)[n_panels:]:
+        ax.axis("off")
+    return plt, fig, list(grid.flat)[:n_panels]
