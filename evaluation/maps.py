@@ -40,12 +40,21 @@ def _batched(fn, patches, batch):
     return tuple(np.concatenate(parts) for parts in zip(*outs))
 
 
+def _once_per_model(model, key, make):
+    """The compiled functions of a model, built on first use and kept on the model, so
+    that segmenting image after image traces them once (not once per call)."""
+    cache = model.__dict__.setdefault("_anomaly_fns", {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def _ae_maps_fn(model):
     @tf.function(reduce_retracing=True)
     def maps(x):
         x_hat = tf.cast(model(x, training=False), tf.float32)
         return l2_map(x, x_hat)[..., 0], 1.0 - ssim_map(x, x_hat)[..., 0], x_hat[..., 0]
-    return maps
+    return _once_per_model(model, "ae", lambda: maps)
 
 
 def _vae_fns(vae, samples):
@@ -57,7 +66,7 @@ def _vae_fns(vae, samples):
     def rp(x):
         nll, recon = reconstruction_probability(vae, x, samples=samples)
         return nll[..., 0], recon[..., 0]
-    return kl, rp
+    return _once_per_model(vae, ("vae", samples), lambda: (kl, rp))
 
 
 def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
