@@ -5,8 +5,6 @@ lowest threshold at which no validation image has an anomalous region of ``min_a
 pixels or more); IoU and F1 of the test segmentation are measured at it. ``f1_max`` is
 an oracle (it reads the test labels) and is reported only as a reference.
 """
-import math
-
 from evaluation.metrics import aupro, f1_max, image_auroc, pixel_auroc, segmentation_scores
 from evaluation.thresholds import max_region_threshold, percentile_threshold
 
@@ -28,5 +26,4 @@ def score(test_maps, val_maps, masks, has_mask, labels, min_area):
         row["f1_max"] = f1_max(test_maps, masks, has_mask)[0]
     if 0 < labels.sum() < len(labels):
         row["image_auroc"] = image_auroc(test_maps, labels)
-    return {k: (float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else nan)
-            for k, v in row.items()}
+    return {k: float(v) for k, v in row.items()}

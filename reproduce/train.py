@@ -169,6 +169,6 @@ def _dedupe_log(path: Path) -> str:
 
 
 def load(folder: Path):
-    """A trained model for inference (no optimiser state)."""
-    from models import vae  # noqa: F401  (registers the VAE's classes for deserialisation)
+    """A trained model for inference (no optimiser state). The VAE's classes are
+    registered for deserialisation by the import of models.vae above."""
     return keras.saving.load_model(folder / "model.keras", compile=False)
