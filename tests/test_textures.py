@@ -271,8 +271,22 @@ def test_patch_dataset_crops_and_fallback():
     for p in plain:  # without augmentation a patch is an exact crop of an image
         assert any(np.array_equal(imgs[i, y:y + 128, x:x + 128], p)
                    for i in range(2) for y in range(13) for x in range(23))
-    # 140 < ceil(128 sqrt 2) + 2: quarter turns and flips, still the image's own pixels
-    rot = next(iter(patch_dataset(imgs, 128, 4, seed=0))).numpy()[..., 0]
+    # the default augmentation: each patch is one of the 8 symmetries of an exact crop
+    turned = next(iter(patch_dataset(imgs, 128, 16, seed=0))).numpy()[..., 0]
+    symmetries = lambda c: [np.rot90(f, k) for f in (c, c[:, ::-1]) for k in range(4)]
+    for p in turned:
+        assert any(np.array_equal(s, p) for i in range(2) for y in range(13) for x in range(23)
+                   for s in symmetries(imgs[i, y:y + 128, x:x + 128]))
+    counts = {}  # all eight occur
+    big = np.random.default_rng(1).random((1, 130, 130)).astype(np.float32)
+    for p in next(iter(patch_dataset(big, 128, 64, seed=3))).numpy()[..., 0]:
+        for k, s in enumerate(symmetries(big[0, 1:129, 1:129])):
+            if any(np.array_equal(s2, p) for y in range(3) for x in range(3)
+                   for s2 in [symmetries(big[0, y:y + 128, x:x + 128])[k]]):
+                counts[k] = counts.get(k, 0) + 1
+    assert len(counts) == 8
+    # any angle: 140 < ceil(128 sqrt 2) + 2 falls back to quarter turns, own pixels
+    rot = next(iter(patch_dataset(imgs, 128, 4, seed=0, any_angle=True))).numpy()[..., 0]
     assert rot.shape == (4, 128, 128)
     values = set(np.round(imgs.ravel(), 5))
     assert all(v in values for v in np.round(rot[:, ::17, ::17].ravel(), 5))
@@ -282,7 +296,7 @@ def test_patch_dataset_crops_and_fallback():
 
 def test_patch_rotation_has_no_empty_corners():
     imgs = np.full((1, 200, 200), 0.5, np.float32) + np.random.default_rng(0).random((1, 200, 200)).astype(np.float32) * 0.1
-    b = next(iter(patch_dataset(imgs, 128, 16, seed=5))).numpy()
+    b = next(iter(patch_dataset(imgs, 128, 16, seed=5, any_angle=True))).numpy()
     assert b.min() >= 0.49  # a corner outside the window would read 0
 
 
