@@ -70,29 +70,35 @@ def _vae_fns(vae, samples):
 
 
 def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
-                 kl_stride=16, rp_samples=10):
+                 kl_stride=16, rp_samples=10, max_patches=4096):
     """Maps of every image (K, H, W) for one trained model, as a dict of (K, H, W) arrays.
 
     ``l2_ae`` and ``ssim_ae`` give ``l2``, ``ssim`` and ``recon``; ``vae`` gives
-    ``vae_kl``, ``vae_rp`` and ``recon``. Images are processed one at a time so that
-    memory stays bounded whatever the test set's size.
+    ``vae_kl``, ``vae_rp`` and ``recon``. Images go through in groups of about
+    ``max_patches`` patches: small images share batches (one 192 px image has only 9
+    patches), and memory stays bounded whatever the test set's size.
     """
-    per_image = []
+    images = np.asarray(images, np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"anomaly_maps needs images (K, H, W), got shape {images.shape}")
     if method == "vae":
         kl_fn, rp_fn = _vae_fns(model, rp_samples)
     else:
         ae_fn = _ae_maps_fn(model)
-    for image in np.asarray(images, np.float32):
-        patches, grid = extract_patches(image, patch, stride)
+    per_image = len(extract_patches(images[:1], patch, stride)[0])
+    group = max(1, max_patches // per_image)
+    parts = []
+    for start in range(0, len(images), group):
+        chunk = images[start:start + group]
+        patches, grid = extract_patches(chunk, patch, stride)
         if method == "vae":
             nll, recon = _batched(rp_fn, patches, batch)
-            kl_patches, kl_grid = extract_patches(image, patch, kl_stride)
+            kl_patches, kl_grid = extract_patches(chunk, patch, kl_stride)
             (kl,) = _batched(kl_fn, kl_patches, batch)
-            per_image.append({"vae_kl": patch_values_to_maps(kl, kl_grid),
-                              "vae_rp": fold(nll, grid), "recon": fold(recon, grid)})
+            parts.append({"vae_kl": patch_values_to_maps(kl, kl_grid),
+                          "vae_rp": fold(nll, grid), "recon": fold(recon, grid)})
         else:
             l2, dssim, recon = _batched(ae_fn, patches, batch)
-            per_image.append({"l2": fold(l2, grid), "ssim": fold(dssim, grid),
-                              "recon": fold(recon, grid)})
-    return {name: np.stack([m[name] for m in per_image]).astype(np.float32)
-            for name in per_image[0]}
+            parts.append({"l2": fold(l2, grid), "ssim": fold(dssim, grid), "recon": fold(recon, grid)})
+    return {name: np.concatenate([part[name] for part in parts]).astype(np.float32)
+            for name in parts[0]}
