@@ -7,13 +7,21 @@
   datasets   export a dataset in the MVTec AD layout, or draw a montage of it
   bench      the benchmark: training and segmentation cost, written to results/
 
-Expected bad input ends with one line ``error: ...`` and exit status 2.
+Expected bad input ends with one line ``error: ...`` and exit status 2. Ctrl-C (SIGINT)
+and SIGTERM stop cleanly with one ``error: interrupted ...`` line (status 130 / 143);
+the same command run again resumes an interrupted training from its last finished epoch.
+
+TensorFlow is imported only by the commands that need it, after the cheap checks
+(profile, output folder), so ``datasets`` and most bad input answer within a second.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,7 +32,7 @@ def _profile(args):
     profile = profiles.get(args.profile)
     if getattr(args, "precision", None):
         profile["precision"] = args.precision
-    if getattr(args, "epochs", None):
+    if getattr(args, "epochs", None) is not None:  # --epochs 0 is an error, not "unset"
         from textures.errors import InputError
         if args.epochs < 1:
             raise InputError(f"--epochs must be at least 1, not {args.epochs}")
@@ -46,12 +54,13 @@ def writable_dir(path: str) -> Path:
 
 
 def cmd_all(args):
-    from reproduce import runner
     if args.only == "bench":  # not part of the reproduction proper; see cmd_bench
         from reproduce import bench
         bench.run(writable_dir(args.out))
         return
-    runner.run(_profile(args), writable_dir(args.out), only=args.only, datasets=args.datasets,
+    profile, out = _profile(args), writable_dir(args.out)
+    from reproduce import runner  # imports TensorFlow
+    runner.run(profile, out, only=args.only, datasets=args.datasets,
                reuse_evaluations=args.reuse_evaluations)
 
 
@@ -61,25 +70,37 @@ def cmd_bench(args):
     print(f"wrote {Path(args.out) / 'benchmark.md'}")
 
 
-def cmd_train(args):
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy under a temporary name beside ``dst``, then rename: never a partial ``dst``."""
     import shutil
-    import textures
-    from reproduce import train
-    train.check_method(args.method)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def cmd_train(args):
     profile = _profile(args)
     out = writable_dir(args.out)
+    import textures
+    from reproduce import train  # imports TensorFlow
+    train.check_method(args.method)
     ds = textures.load(args.dataset, seed=profile["seeds"][0], small=profile["small_data"])
     folder = train.train(ds, args.method, profile, seed=profile["seeds"][0])
-    for name in ("model.keras", "log.csv", "run.json"):
-        shutil.copyfile(folder / name, out / f".{name}.tmp")
-        os.replace(out / f".{name}.tmp", out / name)
+    (out / "run.json").unlink(missing_ok=True)  # an older model's: not complete any more
+    for name in ("model.keras", "log.csv", "run.json"):  # run.json last: marks it complete
+        _copy_atomic(folder / name, out / name)
     print(f"trained {args.method} on {args.dataset}: {out / 'model.keras'}")
 
 
 def cmd_evaluate(args):
-    from reproduce.evaluate import evaluate
+    profile, out = _profile(args), writable_dir(args.out)
+    from reproduce.evaluate import evaluate  # imports TensorFlow
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    table = evaluate(args.dataset, methods, _profile(args), writable_dir(args.out),
+    table = evaluate(args.dataset, methods, profile, out,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     print(table[["dataset", "method", "map", "pixel_auroc", "aupro_30", "image_auroc"]]
           .to_string(index=False, float_format="%.3f"))
@@ -92,22 +113,33 @@ def cmd_segment(args):
 
 def cmd_datasets(args):
     import textures
+    from textures.errors import InputError
+    target = Path(args.dir if args.action == "export" else args.out)
+    writable_dir(str(target.parent))
+    if args.action == "show" and target.is_dir():
+        raise InputError(f"--out {target} is a folder; give the name of the PNG to write")
+    ds = textures.load(args.spec, seed=args.seed, small=args.small)
     if args.action == "export":
         from textures.folders import export
-        ds = textures.load(args.spec, seed=args.seed, small=args.small)
-        print(f"wrote {export(ds, args.dir)}")
+        print(f"wrote {export(ds, target)}")
     else:
-        from textures.montage import show
-        writable_dir(str(Path(args.out).parent or "."))
-        ds = textures.load(args.spec, seed=args.seed, small=args.small)
-        show(ds, args.out)
-        print(f"wrote {args.out}")
+        from textures.montage import show  # matplotlib: only once the dataset has loaded
+        show(ds, target)
+        print(f"wrote {target}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors end with the same ``error: ...`` line as every other."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def parser():
     from reproduce.profiles import DEFAULT, NAMES
-    p = argparse.ArgumentParser(prog="python -m reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="python -m reproduce", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_profile(q):
@@ -164,18 +196,53 @@ def parser():
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt: the same clean stop."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+# a file could not be written (or read) for a reason the user can fix, not a bug: one
+# line, status 2
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                   getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from reproduce.train import TrainingError
     from textures.errors import InputError
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args.func(args)
-    except (InputError, TrainingError) as e:
+    except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how = "SIGTERM" if isinstance(e, Terminated) else "Ctrl-C"
+        print(f"error: interrupted ({how}); run the same command again to resume",
+              file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:
+        if e.errno not in _USER_OS_ERRORS:
+            raise
+        print(f"error: {e.filename or 'a file'}: {e.strerror}; check its permissions and the "
+              "free space, or choose another --out", file=sys.stderr)
+        return 2
+    except Exception as e:
+        # TrainingError (e.g. a NaN loss); reproduce.train is imported only by the commands
+        # that train, so it can only have been raised if that module is loaded
+        training = sys.modules.get("reproduce.train")
+        if training is None or not isinstance(e, training.TrainingError):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -3,13 +3,13 @@
 Writes into OUT: metrics.csv (one row per dataset x method x map; the main rows are
 l2_ae/l2, ssim_ae/ssim, vae/vae_kl, vae/vae_rp, the cross rows l2_ae/ssim and
 ssim_ae/l2 score each autoencoder with the other residual), maps.npz (format in
-reproduce/context.py), logs/<method>.csv and run.json.
+reproduce/context.py), logs/<method>.csv and run.json. Each file is written under a
+temporary name and renamed; run.json comes last and marks the folder complete.
 """
 from __future__ import annotations
 
 import io
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -40,6 +40,9 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     ds = textures.load(spec, seed=seed, small=profile["small_data"])
     ds = ds.subset(profile["max_test_good"], profile["max_test_per_type"], profile["max_val"])
     timings["load_dataset"] = round(time.time() - t, 2)
+    # run.json marks a complete folder and is written last: an older one must not vouch for
+    # files this run is about to replace
+    (out / "run.json").unlink(missing_ok=True)
     rows, arrays, trained = [], {}, {}
     for method in methods:
         t = time.time()
@@ -63,8 +66,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
                 arrays[name] = test_map
                 arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
         timings[f"evaluate_{method}"] = round(time.time() - t, 2)
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(folder) / "log.csv", out / "logs" / f"{method}.csv")
+        atomic_write_bytes(out / "logs" / f"{method}.csv", (Path(folder) / "log.csv").read_bytes())
     table = pd.DataFrame(rows, columns=["dataset", "method", "map", *COLUMNS])
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=ds.test, masks=ds.masks, has_mask=ds.has_mask,

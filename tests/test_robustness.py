@@ -1,5 +1,6 @@
-"""Interruptions and determinism: a killed training run resumes where it stopped and ends
-with the same model an uninterrupted run gives; the same seed gives the same numbers."""
+"""Interruptions and determinism: a training run stopped by SIGINT (Ctrl-C), SIGTERM or
+SIGKILL resumes where it stopped when the same command runs again, and ends with the
+model an uninterrupted run gives; the same seed gives the same numbers."""
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN = """
@@ -22,24 +24,12 @@ print(json.dumps({"folder": str(folder)}))
 """
 
 
-def run_training(cache, seed=0, kill_after_epoch=None):
+def run_training(cache, seed=0):
     env = dict(os.environ, SSIM_AE_CACHE=str(cache), PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen([sys.executable, "-c", TRAIN, str(seed)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if kill_after_epoch is None:
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-2000:]
-        return Path(json.loads(out.strip().splitlines()[-1])["folder"]), err
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        metas = list(Path(cache).glob("models/*/work/backup/training_metadata.json"))
-        if metas and json.loads(metas[0].read_text() or "{}").get("epoch", 0) >= kill_after_epoch:
-            break
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return None, ""
+    proc = subprocess.run([sys.executable, "-c", TRAIN, str(seed)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return Path(json.loads(proc.stdout.strip().splitlines()[-1])["folder"]), proc.stderr
 
 
 def final_log(folder):
@@ -48,20 +38,77 @@ def final_log(folder):
     return [dict(zip(header, line.split(","))) for line in lines[1:]]
 
 
-def test_killed_training_resumes_to_the_same_model(tmp_path):
-    clean, _ = run_training(tmp_path / "clean")
-    run_training(tmp_path / "killed", kill_after_epoch=2)
-    model_dirs = list((tmp_path / "killed" / "models").iterdir())
+# ------------------------------------------------ interruptions, through the real CLI
+TRAIN_CLI = ["train", "--dataset", "fabric1", "--method", "l2_ae", "--profile", "smoke",
+             "--epochs", "4"]
+
+
+def start_cli(args, cache):
+    env = dict(os.environ, SSIM_AE_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("PYTHONPATH", None)
+    # Ctrl-C as in a terminal: a parent that ignores SIGINT (nohup, `cmd &`) would pass that on
+    reset_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    return subprocess.Popen([sys.executable, "-m", "reproduce", *map(str, args)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=reset_sigint)
+
+
+def finish(proc):
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+@pytest.fixture(scope="module")
+def reference_log(tmp_path_factory):
+    """One uninterrupted 4-epoch smoke training, shared by the interruption tests."""
+    root = tmp_path_factory.mktemp("reference")
+    finish(start_cli([*TRAIN_CLI, "--out", root / "model"], root / "cache"))
+    return final_log(root / "model")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_interrupted_training_resumes_to_the_same_model(sig, reference_log, tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "model"
+    proc = start_cli([*TRAIN_CLI, "--out", out], cache)
+    deadline = time.time() + 600
+    while time.time() < deadline:  # stop it mid-way: after epoch 2 of 4 has been backed up
+        metas = list(cache.glob("models/*/work/backup/training_metadata.json"))
+        try:
+            epoch = json.loads(metas[0].read_text()).get("epoch", 0) if metas else 0
+        except ValueError:  # caught while being written
+            epoch = 0
+        if epoch >= 2:
+            break
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    stopped = time.time()
+    _, err = proc.communicate(timeout=120)
+    assert time.time() - stopped < 60, "did not stop promptly"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err[-3000:]
+        assert "Traceback" not in err, err[-3000:]
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines[-1].startswith("error: interrupted"), lines[-5:]
+        assert "run the same command again to resume" in lines[-1]
+        assert sum(line.startswith("error") for line in lines) == 1, lines
+    model_dirs = list((cache / "models").iterdir())
     assert len(model_dirs) == 1
-    assert not (model_dirs[0] / "run.json").exists()       # nothing looks complete
-    assert not (model_dirs[0] / "model.keras").exists()
-    resumed, err = run_training(tmp_path / "killed")
+    for folder in (model_dirs[0], out):  # nothing looks complete
+        assert not (folder / "run.json").exists() and not (folder / "model.keras").exists()
+
+    err = finish(start_cli([*TRAIN_CLI, "--out", out], cache))  # the same command again
     assert "resuming l2_ae on fabric1 after epoch" in err
-    assert (resumed / "run.json").exists() and not (resumed / "work").exists()
-    log, reference = final_log(resumed), final_log(clean)
+    assert (model_dirs[0] / "run.json").exists() and not (model_dirs[0] / "work").exists()
+    assert (out / "run.json").exists() and (out / "model.keras").stat().st_size > 0
+    log = final_log(out)
     assert [row["epoch"] for row in log] == ["0", "1", "2", "3"]
     np.testing.assert_allclose([float(r["loss"]) for r in log],
-                               [float(r["loss"]) for r in reference], rtol=1e-4)
+                               [float(r["loss"]) for r in reference_log], rtol=1e-4)
 
 
 def test_same_seed_same_model_other_seed_other_model(tmp_path):
@@ -71,3 +118,47 @@ def test_same_seed_same_model_other_seed_other_model(tmp_path):
     loss = lambda folder: [float(r["loss"]) for r in final_log(folder)]
     assert loss(a) == loss(b)
     assert loss(a) != loss(c)
+
+
+def test_evaluate_twice_gives_the_same_metrics(tmp_path):
+    """The same `evaluate` command gives the same numbers to 1e-6: run again on the cached
+    model, and with an empty cache (so the model is trained a second time)."""
+    import pandas as pd
+
+    def evaluate(cache, out):
+        finish(start_cli(["evaluate", "--dataset", "fabric1", "--methods", "l2_ae",
+                          "--profile", "smoke", "--out", out], cache))
+        return pd.read_csv(out / "metrics.csv"), np.load(out / "maps.npz"), \
+            json.loads((out / "run.json").read_text())["models"]["l2_ae"]
+
+    first, maps, model = evaluate(tmp_path / "cache", tmp_path / "a")
+    for cache, out in [(tmp_path / "cache", tmp_path / "b"),      # the cached model
+                       (tmp_path / "cache2", tmp_path / "c")]:    # trained again
+        again, maps_again, model_again = evaluate(cache, out)
+        assert model_again.startswith(str(cache)) and Path(model_again, "run.json").exists()
+        assert len(again) == len(first) > 0
+        text = first.select_dtypes(exclude="number").columns
+        pd.testing.assert_frame_equal(first[text], again[text])
+        numbers = first.select_dtypes(include="number").columns
+        np.testing.assert_allclose(again[numbers].to_numpy(float), first[numbers].to_numpy(float),
+                                   rtol=0, atol=1e-6)
+        for name in ("l2", "recon_l2_ae"):
+            np.testing.assert_allclose(maps_again[name], maps[name], rtol=0, atol=1e-6)
+
+
+def test_result_files_are_written_atomically():
+    """Every result file of reproduce/ and evaluation/ goes through a temporary name and a
+    rename (reproduce/provenance.py: atomic_write_bytes/_text, save_figure): no direct write
+    to a final name, which a killed run could leave truncated. Writes into an in-memory
+    buffer or a temporary name (then renamed) are fine."""
+    import re
+    direct = re.compile(r"\.savefig\(|\.write_text\(|\.write_bytes\(|shutil\.copy|np\.save\(|"
+                        r"np\.savez|\.to_csv\([^)]*(path|out|/)|open\([^)]*['\"][wax]b?['\"]")
+    found = []
+    for path in sorted([*REPO.glob("reproduce/*.py"), *REPO.glob("evaluation/*.py")]):
+        if path.name == "provenance.py":  # the helpers themselves
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if direct.search(line) and "buf" not in line and "tmp" not in line:
+                found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not found, "direct writes:\n" + "\n".join(found)

@@ -12,9 +12,10 @@ Layouts read (``PATH`` is the folder given in the spec):
   ``test/`` (files, or one folder per type), masks in ``ground_truth/defective/``.
 
 Masks are matched to images by stem: ``<stem>``, ``<stem>_mask`` or ``<stem>_gt``. Images
-are read as grayscale float32 in [0, 1] (8-bit / 255, 16-bit / 65535; colour is converted
-to luminance with a one-line note on stderr). Part of the defect-free training images
-(10 %, at least one) is held out as the validation split, chosen by the seed, unless a
+are read as grayscale float32 in [0, 1] (8-bit / 255, 16-bit / 65535); colour, palette,
+alpha and 16-bit input is converted with a one-line note on stderr, once per kind. A
+constant image is an error (nothing to learn or test). Part of the defect-free training
+images (10 %, at least one) is held out as the validation split, chosen by the seed, unless a
 ``split.json`` beside ``train/`` names it (``export`` writes one, so that an exported
 dataset reads back exactly as it was). Every bad input raises ``InputError`` naming the file.
 """
@@ -41,9 +42,10 @@ GOOD_NAMES = ("good", "ok", "defect_free", "defect-free", "normal")
 _noted: set[str] = set()
 
 
-def _note(msg: str) -> None:
-    if msg not in _noted:
-        _noted.add(msg)
+def _note(kind: str, msg: str) -> None:
+    """One line ``note: ...`` on stderr, said once per kind of conversion per process."""
+    if kind not in _noted:
+        _noted.add(kind)
         print(f"note: {msg}", file=sys.stderr)
 
 
@@ -53,7 +55,11 @@ def _images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path, mask: bool = False) -> np.ndarray:
-    """One image file as float32 (H, W) in [0, 1]; ``mask=True`` returns bool instead."""
+    """One image file as float32 (H, W) in [0, 1]; ``mask=True`` returns bool instead.
+
+    Converted, with one note per kind: colour (to luminance, ITU-R 601 as PIL's "L"),
+    palette (through its palette), alpha (dropped), 16-bit (scaled by 1/65535).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -63,26 +69,37 @@ def read_image(path: Path, mask: bool = False) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             mode = im.mode
-            if mode == "P":
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                mode = im.mode
+            if mode == "P" or mode == "PA":
+                _note("palette", f"palette images (e.g. {path}) are converted through their "
+                                 "palette to grayscale")
+                im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
             a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as e:
         raise InputError(f"{path}: not a readable image ({e}); replace or remove it") from None
-    if a.ndim == 3:  # colour: drop alpha, take luminance (ITU-R 601, as PIL's "L")
-        _note(f"colour images (e.g. {path.name}) are converted to grayscale")
-        a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if a.shape[2] >= 3 \
-            else a[..., 0]
-    if mode == "1" or a.dtype == bool:
-        img = a.astype(np.float32)
-    elif a.dtype == np.uint8 or mode in ("L", "RGB", "RGBA", "LA", "P"):
-        img = np.asarray(a, np.float32) / 255.0
-    elif a.dtype in (np.uint16, np.int32, np.int16) or mode.startswith("I"):
-        img = np.asarray(a, np.float32) / 65535.0  # 16-bit (PIL reads 16-bit PNG as I/I;16)
+    if a.dtype == bool:  # bilevel ("1")
+        scale = 1.0
+    elif a.dtype == np.uint8:
+        scale = 255.0
+    elif a.dtype.kind in "ui":  # PIL reads 16-bit PNG/TIFF as I;16 (uint16) or I (int32)
+        _note("16bit", f"16-bit images (e.g. {path}) are scaled to [0, 1] by 1/65535")
+        scale = 65535.0
     else:  # float images (TIFF "F") must already be in [0, 1]
-        img = np.asarray(a, np.float32)
+        scale = 1.0
+    if a.ndim == 3:
+        if a.shape[2] in (2, 4):
+            _note("alpha", f"images with an alpha channel (e.g. {path}): transparency is ignored")
+        if a.shape[2] >= 3:  # colour: luminance (ITU-R 601, as PIL's "L", unrounded)
+            if mode not in ("P", "PA"):
+                _note("colour", f"colour images (e.g. {path}) are converted to grayscale")
+            a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        else:  # LA: the grey channel
+            a = a[..., 0]
+    img = np.asarray(a, np.float32) / np.float32(scale)
     if not np.isfinite(img).all():
-        raise InputError(f"{path}: image contains NaN or infinite values")
+        raise InputError(f"{path}: image contains NaN or infinite values; replace or remove it")
     if mask:
         vals = np.unique(img)
         if len(vals) > 2 or (len(vals) == 2 and vals[0] != 0):
@@ -90,13 +107,15 @@ def read_image(path: Path, mask: bool = False) -> np.ndarray:
                              f"expected 0 and one other value); save it as 0/255")
         return img > 0
     if img.min() < 0 or img.max() > 1:
-        raise InputError(f"{path}: float image values outside [0, 1]; rescale it")
+        raise InputError(f"{path}: values {img.min():.4g}..{img.max():.4g} are outside [0, 1] "
+                         "(float images must be in [0, 1], integer ones at most 16-bit); "
+                         "rescale it")
     if img.shape[0] < MIN_SIZE or img.shape[1] < MIN_SIZE:
         raise InputError(f"{path}: image is {img.shape[0]}x{img.shape[1]}, smaller than the "
                          f"{MIN_SIZE}x{MIN_SIZE} patch size; use larger images")
     if img.max() - img.min() < 1e-6:
-        raise InputError(f"{path}: image is constant (every pixel {img.flat[0]:.4g}); "
-                         "replace or remove it")
+        raise InputError(f"{path}: image is constant (every pixel {img.flat[0]:.4g}), so it has "
+                         "no texture to learn or test; replace or remove it")
     return img
 
 
