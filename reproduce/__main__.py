@@ -83,13 +83,13 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 
 def cmd_train(args):
-    profile = _profile(args)
+    from reproduce.profiles import check_method
+    profile, method = _profile(args), check_method(args.method)
     out = writable_dir(args.out)
     import textures
     from reproduce import train  # imports TensorFlow
-    train.check_method(args.method)
     ds = textures.load(args.dataset, seed=profile["seeds"][0], small=profile["small_data"])
-    folder = train.train(ds, args.method, profile, seed=profile["seeds"][0])
+    folder = train.train(ds, method, profile, seed=profile["seeds"][0])
     (out / "run.json").unlink(missing_ok=True)  # an older model's: not complete any more
     for name in ("model.keras", "log.csv", "run.json"):  # run.json last: marks it complete
         _copy_atomic(folder / name, out / name)
@@ -97,9 +97,13 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    from reproduce.profiles import check_method
+    methods = [check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
+    if not methods:
+        from textures.errors import InputError
+        raise InputError(f"--methods {args.methods!r} names no method: give some of l2_ae,ssim_ae,vae")
     profile, out = _profile(args), writable_dir(args.out)
     from reproduce.evaluate import evaluate  # imports TensorFlow
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     table = evaluate(args.dataset, methods, profile, out,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     print(table[["dataset", "method", "map", "pixel_auroc", "aupro_30", "image_auroc"]]

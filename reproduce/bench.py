@@ -36,7 +36,8 @@ from evaluation.maps import anomaly_maps
 from evaluation.windows import extract_patches
 from reproduce import profiles
 from reproduce.provenance import REPO, atomic_write_text, provenance
-from reproduce.train import METHODS, build
+from reproduce.profiles import METHODS
+from reproduce.train import build
 from textures.patches import patch_dataset
 
 TARGETS = {"train_ratio": 0.9, "segment_overhead": 1.5, "ssim_vs_l2": 1.5}

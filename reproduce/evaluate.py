@@ -20,6 +20,7 @@ import textures
 from evaluation.maps import anomaly_maps
 from evaluation.scoring import COLUMNS, score
 from reproduce import train as training
+from reproduce.profiles import check_method
 from reproduce.provenance import atomic_write_bytes, atomic_write_text, provenance
 
 MAIN_MAP = {"l2_ae": "l2", "ssim_ae": "ssim"}
@@ -33,7 +34,7 @@ def maps_for(model, method, images, profile):
 
 def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.DataFrame:
     """Evaluate the methods on one dataset into ``out``; returns the metrics table."""
-    methods = [training.check_method(m) for m in methods]
+    methods = [check_method(m) for m in methods]
     seed = profile["seeds"][0]
     timings = {}
     t = time.time()

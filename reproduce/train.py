@@ -26,24 +26,16 @@ from losses.l2 import l2_loss
 from losses.ssim import ssim_loss
 from models.autoencoder import build_autoencoder
 from models.vae import build_vae
-from reproduce.profiles import TRAINING_KEYS
+from reproduce.profiles import TRAINING_KEYS, check_method
 from reproduce.provenance import atomic_write_text, provenance
-from textures.errors import InputError
 from textures.patches import patch_dataset
 
-METHODS = ("l2_ae", "ssim_ae", "vae")
 REPO = Path(__file__).resolve().parent.parent
 CODE_DIRS = ("models", "losses", "textures")
 
 
 class TrainingError(RuntimeError):
     """Training failed in a way the user must hear about (e.g. the loss became NaN)."""
-
-
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    return method
 
 
 def cache_root() -> Path:

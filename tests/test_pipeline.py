@@ -97,6 +97,7 @@ def test_segment_writes_overlays_and_masks(smoke_run, monkeypatch, tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["evaluate", "--dataset", "nosuch", "--out", "{tmp}/o"], "unknown dataset 'nosuch'"),
     (["evaluate", "--dataset", "fabric1", "--methods", "l2_ae,foo", "--out", "{tmp}/o"], "unknown method 'foo'"),
+    (["evaluate", "--dataset", "fabric1", "--methods", ",", "--out", "{tmp}/o"], "names no method"),
     (["evaluate", "--dataset", "fabric1", "--profile", "huge", "--out", "{tmp}/o"], "unknown profile 'huge'"),
     (["evaluate", "--dataset", "folder:{tmp}/missing", "--profile", "smoke", "--out", "{tmp}/o"], "missing"),
     (["all", "--only", "fig_nothing", "--out", "{tmp}/o"], "unknown experiment 'fig_nothing'"),
