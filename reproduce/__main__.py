@@ -32,6 +32,8 @@ def _profile(args):
     profile = profiles.get(args.profile)
     if getattr(args, "precision", None):
         profile["precision"] = args.precision
+    if getattr(args, "rotation", None):
+        profile["rotation"] = args.rotation
     if getattr(args, "epochs", None) is not None:  # --epochs 0 is an error, not "unset"
         from textures.errors import InputError
         if args.epochs < 1:
@@ -150,6 +152,8 @@ def parser():
         q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
         q.add_argument("--precision", choices=("float32", "bf16"), help="override the profile's precision")
         q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
+        q.add_argument("--rotation", choices=("quarter", "any"),
+                       help="augmentation: the square's 8 symmetries (default) or any angle")
         return q
 
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))

@@ -25,7 +25,7 @@ from textures.errors import InputError
 
 METHODS = ("l2_ae", "ssim_ae", "vae")
 TRAINING_KEYS = ("patches_per_epoch", "epochs", "batch_size", "learning_rate",
-                 "weight_decay", "latent_dim", "patch_size", "precision", "small_data")
+                 "weight_decay", "latent_dim", "patch_size", "precision", "small_data", "rotation")
 
 PROFILES = {
     #                     paper     cpu      smoke
@@ -38,6 +38,7 @@ PROFILES = {
     "patch_size":        (128,      128,     128),
     "precision":         ("float32", "float32", "float32"),
     "small_data":        (False,    False,   True),   # smoke: fewer, smaller images
+    "rotation":          ("quarter", "quarter", "quarter"),  # or "any" (textures/patches.py)
     "stride":            (30,       30,      30),     # sliding-window evaluation
     "kl_stride":         (8,        32,      32),     # VAE KL map: one forward pass each
     "rp_samples":        (10,       4,       2),      # L for the reconstruction probability

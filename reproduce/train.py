@@ -114,7 +114,7 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
     if done:
         print(f"resuming {method} on {dataset.spec} after epoch {done}", file=sys.stderr)
     batches = patch_dataset(dataset.train, profile["patch_size"], profile["batch_size"],
-                            seed=seed, start=done * steps)
+                            seed=seed, start=done * steps, any_angle=profile["rotation"] == "any")
     if method != "vae":
         batches = batches.map(lambda x: (x, x))
     nan = StopOnNaN()
