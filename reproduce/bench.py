@@ -67,7 +67,7 @@ class _EpochTimes(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def train_throughput(repeats, steps=6, batch=128):
+def train_throughput(repeats, steps=4, batch=128):
     """Patches/s of ``fit``: one warm-up epoch, then ``repeats`` timed epochs of ``steps``."""
     images = np.random.default_rng(0).random((8, 512, 512), dtype=np.float32)
     profile = profiles.get("cpu")
@@ -90,6 +90,25 @@ def train_throughput(repeats, steps=6, batch=128):
                      "path_range": [rates["path"][0], rates["path"][-1]], "bare_patches_per_s": b,
                      "bare_range": [rates["bare"][0], rates["bare"][-1]], "ratio": a / b})
         print(f"train {method}: path {a:.1f}, bare {b:.1f} patches/s", file=sys.stderr)
+    return rows
+
+
+def sampler_throughput(repeats, steps=8, batch=128):
+    """Patches/s of the training sampler alone (no model), for both augmentations."""
+    images = np.random.default_rng(0).random((8, 512, 512), dtype=np.float32)
+    rows = []
+    for rotation in ("quarter", "any"):
+        it = iter(patch_dataset(images, 128, batch, seed=0, any_angle=rotation == "any"))
+        rates = []
+        for _ in range(1 + repeats):
+            t = time.perf_counter()
+            for _ in range(steps):
+                next(it)
+            rates.append(steps * batch / (time.perf_counter() - t))
+        rates = sorted(rates[1:])
+        rows.append({"rotation": rotation, "patches_per_s": statistics.median(rates),
+                     "range": [rates[0], rates[-1]]})
+        print(f"sampler {rotation}: {rows[-1]['patches_per_s']:.0f} patches/s", file=sys.stderr)
     return rows
 
 
@@ -167,7 +186,10 @@ def peak_memory_mb(stage):
     """Peak RSS of a child process that trains (or segments) at the cpu profile's sizes."""
     code = {"train": "from reproduce.bench import _train_once; _train_once()",
             "evaluate": "from reproduce.bench import _segment_once; _segment_once()"}[stage]
-    code += "; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a
+    # child would report the (larger) benchmark process's peak instead of its own
+    code += ("; print(next(l.split()[1] for l in open('/proc/self/status') "
+             "if l.startswith('VmHWM')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO)), check=True).stdout
     return int(out.strip().splitlines()[-1]) / 1024
@@ -217,7 +239,8 @@ def default_run_wall_s(path: Path):
 
 def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     repeats = max(3, repeats)
-    result = {"train": train_throughput(repeats), "segment": segment_cost(repeats)}
+    result = {"train": train_throughput(repeats), "sampler": sampler_throughput(repeats),
+              "segment": segment_cost(repeats)}
     macs = forward_macs(build("l2_ae", profiles.get("cpu")))
     l2 = next(r for r in result["train"] if r["method"] == "l2_ae")
     result["forward_gmacs_per_patch"] = macs / 1e9
@@ -255,6 +278,13 @@ def markdown(r) -> str:
                      f"{_ok(row['ratio'] >= TARGETS['train_ratio'])} |")
     lines += ["", f"SSIM-AE costs {ssim_cost:.2f}x the l2-AE per patch (target <= 1.5: "
               f"{_ok(ssim_cost <= TARGETS['ssim_vs_l2'])}).", "",
+              "The sampler alone (no model; batch 128 from 512 x 512 images), for the two "
+              "augmentations (`--rotation`):", "",
+              "| rotation | patches/s |", "|---|---|"]
+    for row in r["sampler"]:
+        lines.append(f"| {row['rotation']} | {row['patches_per_s']:.0f} "
+                     f"[{row['range'][0]:.0f}-{row['range'][1]:.0f}] |")
+    lines += ["",
               "## Segmentation of one 512 x 512 image, stride 30", "",
               "| map | full path, s | bare model calls, s | ratio | target <= 1.5 (l2, ssim) |",
               "|---|---|---|---|---|"]
