@@ -6,17 +6,26 @@ the experiments that read the evaluations (table_auc, fig_roc, fig_qualitative,
 fig_training). One line per stage with the elapsed time and an estimate of what remains;
 ``run.json`` records profile, seeds, datasets, versions, commit, host and wall time per
 stage.
+
+A profile with ``jobs`` > 1 evaluates that many datasets at once, each in its own process
+(the smoke profile: its models are so small that tracing TensorFlow functions, which runs
+on one core, dominates). Each evaluation is independent and seeded, so the results are the
+same either way; only the order of the log lines changes.
 """
 from __future__ import annotations
 
 import importlib
 import json
+import multiprocessing
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import textures
 from reproduce.context import Context
 from reproduce.evaluate import evaluate
+from reproduce.profiles import METHODS
 from reproduce.provenance import atomic_write_text, provenance
 from textures.errors import InputError
 
@@ -57,21 +66,34 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
     seconds, eval_seconds = {}, []
     origin = provenance()  # the code the run starts from
     ctx.log(f"profile {profile['name']}: {len(units)} stages into {out}")
-    for i, (name, spec) in enumerate(units):
-        label = f"evaluate {spec}" if spec else name
-        t = time.time()
-        if spec:
-            evaluate(spec, ("l2_ae", "ssim_ae", "vae"), profile, ctx.eval_dir(spec), log=ctx.log)
-            eval_seconds.append(time.time() - t)
-        else:
-            importlib.import_module(f"reproduce.{name}").run(ctx)
-        seconds[label] = round(time.time() - t, 1)
-        left = [u for u in units[i + 1:] if u[0] == "evaluate"]
+    done = 0
+
+    def finished(label, took, is_eval):
+        nonlocal done
+        done += 1
+        seconds[label] = round(took, 1)
+        if is_eval:
+            eval_seconds.append(took)
+        left_evals = len([u for u in units if u[0] == "evaluate"]) - len(eval_seconds)
         per_eval = (sum(eval_seconds) / len(eval_seconds)) if eval_seconds else \
             _FIRST_GUESS_S.get(profile["name"], 500)
-        eta = len(left) * per_eval + 10 * len(units[i + 1:])
-        ctx.log(f"stage {i + 1}/{len(units)} {label} done in {seconds[label]:.0f} s; "
+        eta = left_evals * per_eval / jobs + 10 * (len(units) - done - left_evals)
+        ctx.log(f"stage {done}/{len(units)} {label} done in {took:.0f} s; "
                 f"about {eta / 60:.0f} min left")
+
+    specs_to_eval = [spec for name, spec in units if spec]
+    jobs = min(max(1, int(profile.get("jobs", 1))), max(1, len(specs_to_eval)))
+    for name, spec in units:
+        if spec and jobs > 1:
+            if spec == specs_to_eval[0]:
+                _evaluate_in_parallel(specs_to_eval, profile, ctx, jobs, finished)
+            continue
+        t = time.time()
+        if spec:
+            evaluate(spec, METHODS, profile, ctx.eval_dir(spec), log=ctx.log)
+        else:
+            importlib.import_module(f"reproduce.{name}").run(ctx)
+        finished(f"evaluate {spec}" if spec else name, time.time() - t, bool(spec))
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
               "wall_seconds": round(time.time() - ctx.started, 1),
@@ -83,3 +105,21 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         record = old
     atomic_write_text(previous, json.dumps(record, indent=2, default=str))
     ctx.log(f"done in {(time.time() - ctx.started) / 60:.1f} min: {out}")
+
+
+def _evaluate_one(spec, profile, folder, started):
+    """One dataset's evaluation in a worker process; logs with the run's clock."""
+    log = lambda message: print(f"[{time.time() - started:7.1f} s] {message}", flush=True,
+                                file=sys.stderr)
+    t = time.time()
+    evaluate(spec, METHODS, profile, folder, log=log)
+    return time.time() - t
+
+
+def _evaluate_in_parallel(specs, profile, ctx, jobs, finished):
+    spawn = multiprocessing.get_context("spawn")  # a fresh TensorFlow per worker
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+        futures = {pool.submit(_evaluate_one, spec, profile, ctx.eval_dir(spec), ctx.started): spec
+                   for spec in specs}
+        for future in as_completed(futures):
+            finished(f"evaluate {futures[future]}", future.result(), True)

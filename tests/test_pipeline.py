@@ -118,3 +118,19 @@ def test_datasets_export_and_show_through_the_cli(tmp_path):
     assert main(["datasets", "show", f"folder:{tmp_path / 'brick'}", "--small",
                  "--out", str(tmp_path / "m.png")]) == 0
     assert (tmp_path / "m.png").stat().st_size > 10_000
+
+
+def test_datasets_evaluated_in_parallel_equal_one_at_a_time(tmp_path, monkeypatch):
+    """The smoke profile evaluates two datasets at once in worker processes; the models
+    they train land in the shared cache, and evaluating them again in this process gives
+    the same numbers."""
+    monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))
+    assert profiles.get("smoke")["jobs"] == 2
+    assert main(["all", "--profile", "smoke", "--only", "evaluate", "--datasets", "brick,grass",
+                 "--out", str(tmp_path / "par")]) == 0
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 6
+    for spec in ("brick", "grass"):
+        assert main(["evaluate", "--dataset", spec, "--profile", "smoke", "--out", str(tmp_path / spec)]) == 0
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "par" / "eval" / spec / "metrics.csv"),
+                                      pd.read_csv(tmp_path / spec / "metrics.csv"), atol=1e-6)
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 6  # nothing retrained
