@@ -16,7 +16,7 @@
   run never trained). The test sets are
   subsampled (4 defect-free + 2 per defect type, 4 validation images) to keep the
   sliding-window evaluation at about a minute per dataset.
-- ``smoke``: the whole pipeline in about three minutes on small data, for the tests:
+- ``smoke``: the whole pipeline in about 3.5 minutes on small data, for the tests:
   4 training steps per model, windows at stride 64, two datasets evaluated at once (its
   cost is mostly tracing TensorFlow functions, which runs on one core).
 

@@ -146,7 +146,8 @@ def _mvtec(root, n_train=3, size=128, rgb=False):
     return root
 
 
-def test_mvtec_layout_and_colour(tmp_path, capsys):
+def test_mvtec_layout_and_colour(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(folders, "_noted", set())  # notes are said once per process
     root = _mvtec(tmp_path / "cat", n_train=10, rgb=True)
     d = textures.load(f"mvtec:{root}", seed=3)
     assert len(d.train) == 9 and len(d.val) == 1
