@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import json
 import multiprocessing
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -107,19 +106,16 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
     ctx.log(f"done in {(time.time() - ctx.started) / 60:.1f} min: {out}")
 
 
-def _evaluate_one(spec, profile, folder, started):
-    """One dataset's evaluation in a worker process; logs with the run's clock."""
-    log = lambda message: print(f"[{time.time() - started:7.1f} s] {message}", flush=True,
-                                file=sys.stderr)
+def _evaluate_one(spec, profile, ctx):
+    """One dataset's evaluation in a worker process, logging on the run's clock."""
     t = time.time()
-    evaluate(spec, METHODS, profile, folder, log=log)
+    evaluate(spec, METHODS, profile, ctx.eval_dir(spec), log=ctx.log)
     return time.time() - t
 
 
 def _evaluate_in_parallel(specs, profile, ctx, jobs, finished):
     spawn = multiprocessing.get_context("spawn")  # a fresh TensorFlow per worker
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
-        futures = {pool.submit(_evaluate_one, spec, profile, ctx.eval_dir(spec), ctx.started): spec
-                   for spec in specs}
+        futures = {pool.submit(_evaluate_one, spec, profile, ctx): spec for spec in specs}
         for future in as_completed(futures):
             finished(f"evaluate {futures[future]}", future.result(), True)
