@@ -99,15 +99,10 @@ def sampler_throughput(repeats, steps=8, batch=128):
     rows = []
     for rotation in ("quarter", "any"):
         it = iter(patch_dataset(images, 128, batch, seed=0, any_angle=rotation == "any"))
-        rates = []
-        for _ in range(1 + repeats):
-            t = time.perf_counter()
-            for _ in range(steps):
-                next(it)
-            rates.append(steps * batch / (time.perf_counter() - t))
-        rates = sorted(rates[1:])
-        rows.append({"rotation": rotation, "patches_per_s": statistics.median(rates),
-                     "range": [rates[0], rates[-1]]})
+        median, fastest, slowest = _timed(lambda: [next(it) for _ in range(steps)], repeats)
+        n = steps * batch
+        rows.append({"rotation": rotation, "patches_per_s": n / median,
+                     "range": [n / slowest, n / fastest]})
         print(f"sampler {rotation}: {rows[-1]['patches_per_s']:.0f} patches/s", file=sys.stderr)
     return rows
 

@@ -73,7 +73,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         seconds[label] = round(took, 1)
         if is_eval:
             eval_seconds.append(took)
-        left_evals = len([u for u in units if u[0] == "evaluate"]) - len(eval_seconds)
+        left_evals = len(specs_to_eval) - len(eval_seconds)
         per_eval = (sum(eval_seconds) / len(eval_seconds)) if eval_seconds else \
             _FIRST_GUESS_S.get(profile["name"], 500)
         eta = left_evals * per_eval / jobs + 10 * (len(units) - done - left_evals)
@@ -87,12 +87,12 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
             if spec == specs_to_eval[0]:
                 _evaluate_in_parallel(specs_to_eval, profile, ctx, jobs, finished)
             continue
-        t = time.time()
         if spec:
-            evaluate(spec, METHODS, profile, ctx.eval_dir(spec), log=ctx.log)
+            finished(f"evaluate {spec}", _evaluate_one(spec, profile, ctx), True)
         else:
+            t = time.time()
             importlib.import_module(f"reproduce.{name}").run(ctx)
-        finished(f"evaluate {spec}" if spec else name, time.time() - t, bool(spec))
+            finished(name, time.time() - t, False)
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
               "wall_seconds": round(time.time() - ctx.started, 1),
@@ -107,7 +107,8 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
 
 
 def _evaluate_one(spec, profile, ctx):
-    """One dataset's evaluation in a worker process, logging on the run's clock."""
+    """One dataset's evaluation (here or in a worker process), logging on the run's clock;
+    returns its seconds."""
     t = time.time()
     evaluate(spec, METHODS, profile, ctx.eval_dir(spec), log=ctx.log)
     return time.time() - t
