@@ -22,83 +22,97 @@ from losses.l2 import l2_map
 from losses.ssim import ssim_map
 from models.vae import kl_divergence, reconstruction_probability
 
+MAPS_OF = {"l2_ae": ("l2", "ssim", "recon"), "ssim_ae": ("l2", "ssim", "recon"),
+           "vae": ("vae_kl", "vae_rp", "recon")}
+
 
 def _batched(fn, patches, batch):
-    """Apply fn to (P, p, p) patches in batches; returns a tuple of stacked numpy arrays.
-
-    The last batch is padded to full size (and the padding dropped), so fn sees one shape
-    and is traced once.
-    """
-    outs = []
-    for start in range(0, len(patches), batch):
-        chunk = patches[start:start + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = np.concatenate([chunk, np.zeros((batch - n,) + chunk.shape[1:], chunk.dtype)])
-        result = fn(tf.constant(chunk[..., None]))
-        outs.append([np.asarray(r)[:n] for r in (result if isinstance(result, tuple) else (result,))])
-    return tuple(np.concatenate(parts) for parts in zip(*outs))
+    """Apply fn to (P, p, p) patches in batches of at most ``batch``; returns a tuple of
+    stacked numpy arrays. fn takes any batch size, so the last batch is not padded."""
+    outs = [fn(tf.constant(patches[start:start + batch, ..., None]))
+            for start in range(0, len(patches), batch)]
+    return tuple(np.concatenate([np.asarray(out[i]) for out in outs]) for i in range(len(outs[0])))
 
 
-def _once_per_model(model, key, make):
-    """The compiled functions of a model, built on first use and kept on the model, so
-    that segmenting image after image traces them once (not once per call)."""
+def _compiled(model, key, make):
+    """A compiled function of the model, built on first use and kept on the model, so
+    that segmenting image after image traces it once (not once per call)."""
     cache = model.__dict__.setdefault("_anomaly_fns", {})
     if key not in cache:
         cache[key] = make()
     return cache[key]
 
 
-def _ae_maps_fn(model):
-    @tf.function(reduce_retracing=True)
-    def maps(x):
-        x_hat = tf.cast(model(x, training=False), tf.float32)
-        return l2_map(x, x_hat)[..., 0], 1.0 - ssim_map(x, x_hat)[..., 0], x_hat[..., 0]
-    return _once_per_model(model, "ae", lambda: maps)
+def _patch_signature(patch):
+    # any number of patches, one trace; the SSIM filter needs the patch size itself
+    return [tf.TensorSpec([None, patch, patch, 1], tf.float32)]
 
 
-def _vae_fns(vae, samples):
-    @tf.function(reduce_retracing=True)
-    def kl(x):
-        return kl_divergence(vae, x)
+def _ae_fn(model, names, patch):
+    """One function from patches to the selected per-patch maps, in the order of names."""
+    def make():
+        @tf.function(input_signature=_patch_signature(patch))
+        def maps(x):
+            x_hat = tf.cast(model(x, training=False), tf.float32)
+            out = {"l2": lambda: l2_map(x, x_hat), "ssim": lambda: 1.0 - ssim_map(x, x_hat),
+                   "recon": lambda: x_hat}
+            return tuple(out[name]()[..., 0] for name in names)
+        return maps
+    return _compiled(model, ("ae", names, patch), make)
 
-    @tf.function(reduce_retracing=True)
-    def rp(x):
-        nll, recon = reconstruction_probability(vae, x, samples=samples)
-        return nll[..., 0], recon[..., 0]
-    return _once_per_model(vae, ("vae", samples), lambda: (kl, rp))
+
+def _kl_fn(vae, patch):
+    def make():
+        return tf.function(lambda x: (kl_divergence(vae, x),), input_signature=_patch_signature(patch))
+    return _compiled(vae, ("kl", patch), make)
+
+
+def _rp_fn(vae, samples, patch):
+    def make():
+        @tf.function(input_signature=_patch_signature(patch))
+        def rp(x):
+            nll, recon = reconstruction_probability(vae, x, samples=samples)
+            return nll[..., 0], recon[..., 0]
+        return rp
+    return _compiled(vae, ("rp", samples, patch), make)
 
 
 def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
-                 kl_stride=16, rp_samples=10, max_patches=4096):
+                 kl_stride=16, rp_samples=10, max_patches=4096, maps=None):
     """Maps of every image (K, H, W) for one trained model, as a dict of (K, H, W) arrays.
 
-    ``l2_ae`` and ``ssim_ae`` give ``l2``, ``ssim`` and ``recon``; ``vae`` gives
-    ``vae_kl``, ``vae_rp`` and ``recon``. Images go through in groups of about
-    ``max_patches`` patches: small images share batches (one 192 px image has only 9
-    patches), and memory stays bounded whatever the test set's size.
+    ``maps`` selects what to compute, by default everything the method gives (MAPS_OF):
+    ``l2``, ``ssim`` and ``recon`` for ``l2_ae`` and ``ssim_ae``; ``vae_kl``, ``vae_rp``
+    and ``recon`` for ``vae`` (the VAE's reconstruction comes with ``vae_rp``'s samples).
+    Images go through in groups of about ``max_patches`` patches: small images share
+    batches (one 192 px image has only 9 patches), and memory stays bounded whatever the
+    test set's size.
     """
     images = np.asarray(images, np.float32)
     if images.ndim != 3:
         raise ValueError(f"anomaly_maps needs images (K, H, W), got shape {images.shape}")
-    if method == "vae":
-        kl_fn, rp_fn = _vae_fns(model, rp_samples)
-    else:
-        ae_fn = _ae_maps_fn(model)
+    names = tuple(MAPS_OF[method]) if maps is None else tuple(maps)
+    unknown = [name for name in names if name not in MAPS_OF[method]]
+    if unknown or not names:
+        raise ValueError(f"{method} gives the maps {MAPS_OF[method]}, not {unknown or names}")
     per_image = len(extract_patches(images[:1], patch, stride)[0])
     group = max(1, max_patches // per_image)
     parts = []
     for start in range(0, len(images), group):
         chunk = images[start:start + group]
         patches, grid = extract_patches(chunk, patch, stride)
-        if method == "vae":
-            nll, recon = _batched(rp_fn, patches, batch)
-            kl_patches, kl_grid = extract_patches(chunk, patch, kl_stride)
-            (kl,) = _batched(kl_fn, kl_patches, batch)
-            parts.append({"vae_kl": patch_values_to_maps(kl, kl_grid),
-                          "vae_rp": fold(nll, grid), "recon": fold(recon, grid)})
+        part = {}
+        if method != "vae":
+            per_patch = _batched(_ae_fn(model, names, patch), patches, batch)
+            part = {name: fold(values, grid) for name, values in zip(names, per_patch)}
         else:
-            l2, dssim, recon = _batched(ae_fn, patches, batch)
-            parts.append({"l2": fold(l2, grid), "ssim": fold(dssim, grid), "recon": fold(recon, grid)})
+            if "vae_rp" in names or "recon" in names:
+                nll, recon = _batched(_rp_fn(model, rp_samples, patch), patches, batch)
+                part.update(vae_rp=fold(nll, grid), recon=fold(recon, grid))
+            if "vae_kl" in names:
+                kl_patches, kl_grid = extract_patches(chunk, patch, kl_stride)
+                (kl,) = _batched(_kl_fn(model, patch), kl_patches, batch)
+                part["vae_kl"] = patch_values_to_maps(kl, kl_grid)
+        parts.append(part)
     return {name: np.concatenate([part[name] for part in parts]).astype(np.float32)
-            for name in parts[0]}
+            for name in names}

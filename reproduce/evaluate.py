@@ -26,10 +26,12 @@ from reproduce.provenance import atomic_write_bytes, atomic_write_text, provenan
 MAIN_MAP = {"l2_ae": "l2", "ssim_ae": "ssim"}
 
 
-def maps_for(model, method, images, profile):
+def maps_for(model, method, images, profile, maps=None):
+    """The method's maps (``maps``: which ones, default all) at the profile's settings."""
     return anomaly_maps(model, method, images, patch=profile["patch_size"],
                         stride=profile["stride"], batch=profile["eval_batch"],
-                        kl_stride=profile["kl_stride"], rp_samples=profile["rp_samples"])
+                        kl_stride=profile["kl_stride"], rp_samples=profile["rp_samples"],
+                        maps=maps)
 
 
 def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.DataFrame:

@@ -33,13 +33,13 @@ def segment(model_dir: Path, images, out: Path) -> None:
     map_name = MAIN_MAP.get(method, "vae_rp")
     model = load(model_dir)
     ds = textures.load(info["dataset"], seed=info["seed"], small=profile["small_data"])
-    threshold = max_region_threshold(maps_for(model, method, ds.val, profile)[map_name],
+    threshold = max_region_threshold(maps_for(model, method, ds.val, profile, (map_name,))[map_name],
                                      profile["min_defect_area"])
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     for path, pic in zip(images, pics):
-        amap = maps_for(model, method, pic[None], profile)[map_name][0]
+        amap = maps_for(model, method, pic[None], profile, (map_name,))[map_name][0]
         stem = Path(path).stem
         fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
         axes[0].imshow(pic, cmap="gray", vmin=0, vmax=1)

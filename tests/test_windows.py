@@ -128,3 +128,29 @@ def test_anomaly_maps_do_not_depend_on_how_images_are_grouped(method):
             assert np.corrcoef(grouped[name].ravel(), alone[name].ravel())[0, 1] > 0.9, name
         else:
             np.testing.assert_allclose(grouped[name], alone[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["ssim_ae", "vae"])
+def test_a_map_computed_alone_equals_it_computed_with_the_others(method):
+    """``segment`` and the benchmark ask for one map; it must be the map ``evaluate``
+    scores (same patches, same draws of z), and each function is traced once whatever the
+    number of patches (no padded batches, no retracing)."""
+    import keras
+    from evaluation.maps import MAPS_OF, anomaly_maps
+    from models.autoencoder import build_autoencoder
+    from models.vae import build_vae
+    keras.utils.set_random_seed(1)
+    model = build_vae(latent_dim=8) if method == "vae" else build_autoencoder(latent_dim=8)
+    images = np.random.default_rng(1).random((2, 140, 160), dtype=np.float32)
+    kw = dict(stride=30, batch=8, kl_stride=20, rp_samples=2)
+    together = anomaly_maps(model, method, images, **kw)
+    assert set(together) == set(MAPS_OF[method])
+    for name in MAPS_OF[method]:
+        alone = anomaly_maps(model, method, images, maps=(name,), **kw)
+        assert list(alone) == [name]
+        np.testing.assert_allclose(alone[name], together[name], rtol=1e-6, atol=1e-7, err_msg=name)
+    anomaly_maps(model, method, images[:1, :130, :131], **kw)  # another number of patches
+    traced = {key: fn.experimental_get_tracing_count() for key, fn in model._anomaly_fns.items()}
+    assert traced and all(count == 1 for count in traced.values()), traced
+    with pytest.raises(ValueError, match="gives the maps"):
+        anomaly_maps(model, method, images, maps=("l2" if method == "vae" else "vae_rp",), **kw)
