@@ -4,19 +4,19 @@
   random 128 x 128 patches, batch 128, Adam 2e-4, weight decay 1e-5, d = 100. For a GPU:
   on a 2-core CPU this is 3-4 hours per model.
 - ``cpu`` (the default): what a 2-core CPU can do in under an hour for 6 datasets x
-  3 models. On the reference machine (AMD EPYC Zen 3, AVX2, no AVX-512) the Table-1
-  network trains at about 60 patches/s (l2) and 50 (SSIM): 3-4x slower than the machine
-  of ../shared/CALIBRATION.md, so the hour buys about 7,000 patches per model, not the
-  45k-90k at batch 128 that calibration found necessary. What matters early is the
-  number of updates: batch 32 at learning rate 1e-3 gives 224 steps instead of 56. With
-  the patches turned and flipped by the square's eight symmetries (textures/patches.py),
-  the SSIM-AE leaves its flat-output plateau after about 150 steps on the woven fabrics
-  (measured on fabric2: loss 0.94 -> 0.45 by step 224; with rotations at any angle it
-  stayed at 0.93 for 672 steps, which is why five of six SSIM-AEs of an earlier default
-  run never trained). The test sets are
-  subsampled (4 defect-free + 2 per defect type, 4 validation images) to keep the
-  sliding-window evaluation at about a minute per dataset.
-- ``smoke``: the whole pipeline in about 3.5 minutes on small data, for the tests:
+  3 models. On the reference machine (AMD EPYC Zen 4, 2 cores, AVX-512) the Table-1
+  network trains at about 210 patches/s (l2) and 185 (SSIM, VAE) at batch 128
+  (results/benchmark.md), so the hour buys about 20,000 patches per model: 20 epochs of
+  1,024. That is less than the 45k-90k at batch 128 that ../shared/CALIBRATION.md found
+  necessary, so the number of updates is raised instead: batch 32 at learning rate 1e-3
+  gives 640 steps instead of 160. With the patches turned and flipped by the square's
+  eight symmetries (textures/patches.py), the SSIM-AE leaves its flat-output plateau
+  after about 150 steps on the woven fabrics (with rotations at any angle it stayed on it
+  for 672 steps, which is why five of six SSIM-AEs of an earlier default run never
+  trained). The test sets are subsampled (4 defect-free + 2 per defect type, 4 validation
+  images) to keep the sliding-window evaluation short. On a CPU without AVX-512 (Zen 3,
+  AVX2) training is about 3.5x slower: ``--epochs 7`` keeps such a run near an hour.
+- ``smoke``: the whole pipeline in about 1.5 minutes on small data, for the tests:
   4 training steps per model, windows at stride 64, two datasets evaluated at once (its
   cost is mostly tracing TensorFlow functions, which runs on one core).
 
@@ -32,7 +32,7 @@ TRAINING_KEYS = ("patches_per_epoch", "epochs", "batch_size", "learning_rate",
 PROFILES = {
     #                     paper     cpu      smoke
     "patches_per_epoch": (10_000,   1_024,   64),
-    "epochs":            (200,      7,       1),
+    "epochs":            (200,      20,      1),
     "batch_size":        (128,      32,      16),
     "learning_rate":     (2e-4,     1e-3,    2e-4),
     "weight_decay":      (1e-5,     1e-5,    1e-5),
