@@ -65,7 +65,7 @@ class VAE(keras.Model):
     def __init__(self, encoder, decoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
-        self.sampling = Sampling()
+        self.sampling = Sampling(dtype="float32")  # z in float32 also under mixed precision
         self.seed = keras.random.SeedGenerator(1337)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="reconstruction")

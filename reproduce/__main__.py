@@ -6,6 +6,7 @@
   segment    apply a trained model to unlabelled images: heat maps and binary masks
   datasets   export a dataset in the MVTec AD layout, or draw a montage of it
   bench      the benchmark: training and segmentation cost, written to results/
+  precision  float32 against bf16 on the same data: the evidence for precision auto
 
 Expected bad input ends with one line ``error: ...`` and exit status 2. Ctrl-C (SIGINT)
 and SIGTERM stop cleanly with one ``error: interrupted ...`` line (status 130 / 143);
@@ -70,6 +71,20 @@ def cmd_bench(args):
     from reproduce import bench
     bench.run(writable_dir(args.out), repeats=args.repeats, smoke=not args.no_smoke)
     print(f"wrote {Path(args.out) / 'benchmark.md'}")
+
+
+def cmd_precision(args):
+    from reproduce import profiles
+    name = args.profile or profiles.DEFAULT
+    profiles.get(name)  # an unknown profile: the usual error before TensorFlow loads
+    specs = [spec.strip() for spec in args.datasets.split(",") if spec.strip()]
+    if not specs:
+        from textures.errors import InputError
+        raise InputError("--datasets names no dataset")
+    out = writable_dir(args.out)
+    from reproduce import precision  # imports TensorFlow
+    result = precision.run(out, specs, name, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {out / 'precision.md'}: bf16 {'within' if result['safe'] else 'NOT within'} noise")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -150,7 +165,8 @@ def parser():
 
     def with_profile(q):
         q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
-        q.add_argument("--precision", choices=("float32", "bf16"), help="override the profile's precision")
+        q.add_argument("--precision", choices=("float32", "bf16", "auto"),
+                       help="override the profile's precision (auto: bf16 where the hardware has it)")
         q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
         q.add_argument("--rotation", choices=("quarter", "any"),
                        help="augmentation: the square's 8 symmetries (default) or any angle")
@@ -170,6 +186,12 @@ def parser():
     q.add_argument("--repeats", type=int, default=3)
     q.add_argument("--no-smoke", action="store_true", help="skip timing the smoke reproduction")
     q.set_defaults(func=cmd_bench)
+
+    q = sub.add_parser("precision", help="float32 against bf16 on the same data (precision.md)")
+    q.add_argument("--profile", default=None, help="default: the default profile")
+    q.add_argument("--datasets", default="fabric1,fabric2")
+    q.add_argument("--out", default="results")
+    q.set_defaults(func=cmd_precision)
 
     q = with_profile(sub.add_parser("train", help="train one model"))
     q.add_argument("--dataset", required=True)

@@ -38,7 +38,7 @@ from evaluation.windows import extract_patches
 from reproduce import profiles
 from reproduce.provenance import REPO, atomic_write_text, provenance
 from reproduce.profiles import METHODS
-from reproduce.train import build
+from reproduce.train import build, native_bf16, set_precision
 from textures.patches import patch_dataset
 
 TARGETS = {"train_ratio": 0.9, "segment_overhead": 1.5, "ssim_vs_l2": 1.5}
@@ -72,29 +72,34 @@ def _input_is_target(x):
     return x, x
 
 
-def train_throughput(repeats, steps=4, batch=128):
-    """Patches/s of ``fit``: one warm-up epoch, then ``repeats`` timed epochs of ``steps``."""
+def train_throughput(repeats, steps=4, batch=128, precisions=("float32", "bf16")):
+    """Patches/s of ``fit``: one warm-up epoch, then ``repeats`` timed epochs of ``steps``,
+    for every method and precision (bf16: the Keras mixed_bfloat16 policy)."""
     images = np.random.default_rng(0).random((8, 512, 512), dtype=np.float32)
-    profile = profiles.get("cpu")
     rows = []
-    for method in METHODS:
-        keras.utils.set_random_seed(0)
-        model = build(method, profile)
-        path = patch_dataset(images, 128, batch, seed=0)
-        bare = tf.data.Dataset.from_tensors(next(iter(path))).repeat()
-        if method != "vae":
-            path, bare = path.map(_input_is_target), bare.map(_input_is_target)
-        rates = {}
-        for name, ds in (("path", path), ("bare", bare)):
-            clock = _EpochTimes()
-            model.fit(ds, epochs=1 + repeats, steps_per_epoch=steps, verbose=0, shuffle=False,
-                      callbacks=[clock])
-            rates[name] = sorted(steps * batch / t for t in clock.times[1:])
-        a, b = statistics.median(rates["path"]), statistics.median(rates["bare"])
-        rows.append({"method": method, "path_patches_per_s": a,
-                     "path_range": [rates["path"][0], rates["path"][-1]], "bare_patches_per_s": b,
-                     "bare_range": [rates["bare"][0], rates["bare"][-1]], "ratio": a / b})
-        print(f"train {method}: path {a:.1f}, bare {b:.1f} patches/s", file=sys.stderr)
+    for precision in precisions:
+        profile = dict(profiles.get("cpu"), precision=precision)
+        set_precision(precision)
+        for method in METHODS:
+            keras.utils.set_random_seed(0)
+            model = build(method, profile)
+            path = patch_dataset(images, 128, batch, seed=0)
+            bare = tf.data.Dataset.from_tensors(next(iter(path))).repeat()
+            if method != "vae":
+                path, bare = path.map(_input_is_target), bare.map(_input_is_target)
+            rates = {}
+            for name, ds in (("path", path), ("bare", bare)):
+                clock = _EpochTimes()
+                model.fit(ds, epochs=1 + repeats, steps_per_epoch=steps, verbose=0, shuffle=False,
+                          callbacks=[clock])
+                rates[name] = sorted(steps * batch / t for t in clock.times[1:])
+            a, b = statistics.median(rates["path"]), statistics.median(rates["bare"])
+            rows.append({"method": method, "precision": precision, "path_patches_per_s": a,
+                         "path_range": [rates["path"][0], rates["path"][-1]],
+                         "bare_patches_per_s": b, "bare_range": [rates["bare"][0], rates["bare"][-1]],
+                         "ratio": a / b})
+            print(f"train {method} {precision}: path {a:.1f}, bare {b:.1f} patches/s", file=sys.stderr)
+    set_precision("float32")
     return rows
 
 
@@ -244,7 +249,7 @@ def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     result = {"train": train_throughput(repeats), "sampler": sampler_throughput(repeats),
               "segment": segment_cost(repeats)}
     macs = forward_macs(build("l2_ae", profiles.get("cpu")))
-    l2 = next(r for r in result["train"] if r["method"] == "l2_ae")
+    l2 = next(r for r in _float32(result["train"]) if r["method"] == "l2_ae")
     result["forward_gmacs_per_patch"] = macs / 1e9
     result["gflops"] = l2["bare_patches_per_s"] * 3 * 2 * macs / 1e9
     result["peak_gflops"], result["peak_how"] = nominal_peak_gflops()
@@ -252,9 +257,14 @@ def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     result["smoke_wall_s"] = smoke_wall_s() if smoke else None
     result["default_wall_s"] = default_run_wall_s(REPO / "results" / "run.json")
     result["host"] = host()
+    result["host"]["native_bf16"], result["host"]["bf16_how"] = native_bf16()
     atomic_write_text(out / "benchmark.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "benchmark.md", markdown(result))
     return result
+
+
+def _float32(rows):
+    return [row for row in rows if row.get("precision", "float32") == "float32"]
 
 
 def _ok(passed):
@@ -262,7 +272,7 @@ def _ok(passed):
 
 
 def markdown(r) -> str:
-    by = {row["method"]: row for row in r["train"]}
+    by = {row["method"]: row for row in _float32(r["train"])}
     ssim_cost = by["l2_ae"]["path_patches_per_s"] / by["ssim_ae"]["path_patches_per_s"]
     lines = ["# Benchmark", "", f"Written by `python -m reproduce bench`; medians of >= 3 "
              "repetitions after a warm-up, range in brackets. Host: "
@@ -270,14 +280,23 @@ def markdown(r) -> str:
              f"Keras {r['host']['keras']}, oneDNN {r['host']['onednn']}, XLA "
              f"{'on' if r['host']['xla_jit'] else 'off'}.", "",
              "## Training throughput (128 x 128 patches, batch 128)", "",
-             "| method | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
-             "|---|---|---|---|---|"]
+             "| method | precision | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
+             "|---|---|---|---|---|---|"]
     for row in r["train"]:
-        lines.append(f"| {row['method']} | {row['path_patches_per_s']:.1f} "
+        lines.append(f"| {row['method']} | {row.get('precision', 'float32')} | "
+                     f"{row['path_patches_per_s']:.1f} "
                      f"[{row['path_range'][0]:.1f}-{row['path_range'][1]:.1f}] | "
                      f"{row['bare_patches_per_s']:.1f} [{row['bare_range'][0]:.1f}-"
                      f"{row['bare_range'][1]:.1f}] | {row['ratio']:.2f} | "
                      f"{_ok(row['ratio'] >= TARGETS['train_ratio'])} |")
+    bf16 = {row["method"]: row for row in r["train"] if row.get("precision") == "bf16"}
+    if bf16:
+        gains = ", ".join(f"{m} {bf16[m]['path_patches_per_s'] / by[m]['path_patches_per_s']:.2f}x"
+                          for m in by if m in bf16)
+        native = r["host"].get("native_bf16")
+        lines += ["", f"bf16 (mixed_bfloat16) against float32 on the real path: {gains}; this "
+                  f"machine computes bf16 {'natively' if native else 'by emulation'} "
+                  f"({r['host'].get('bf16_how', 'not recorded')})."]
     lines += ["", f"SSIM-AE costs {ssim_cost:.2f}x the l2-AE per patch (target <= 1.5: "
               f"{_ok(ssim_cost <= TARGETS['ssim_vs_l2'])}).", "",
               "The sampler alone (no model; batch 128 from 512 x 512 images), for the two "

@@ -34,10 +34,16 @@ def maps_for(model, method, images, profile, maps=None):
                         maps=maps)
 
 
-def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.DataFrame:
-    """Evaluate the methods on one dataset into ``out``; returns the metrics table."""
+def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
+             train_seed: int | None = None) -> pd.DataFrame:
+    """Evaluate the methods on one dataset into ``out``; returns the metrics table.
+
+    The dataset is made with the profile's seed, and so are the models unless
+    ``train_seed`` is given (the same data, another training run: run-to-run noise)."""
     methods = [check_method(m) for m in methods]
+    profile = training.resolve_precision(profile)
     seed = profile["seeds"][0]
+    train_seed = seed if train_seed is None else train_seed
     timings = {}
     t = time.time()
     ds = textures.load(spec, seed=seed, small=profile["small_data"])
@@ -50,7 +56,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     for method in methods:
         t = time.time()
         log(f"{spec}: training {method} (cached if done before)")
-        folder = training.train(ds, method, profile, seed=seed)
+        folder = training.train(ds, method, profile, seed=train_seed, data_seed=seed)
         trained[method] = str(folder)
         timings[f"train_{method}"] = round(time.time() - t, 2)
         t = time.time()
@@ -77,7 +83,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print) -> pd.Data
     atomic_write_bytes(out / "maps.npz", buffer.getvalue())
     atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.7g"))
     info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
-            "seeds": list(profile["seeds"]), "models": trained, "seconds": timings,
+            "seeds": list(profile["seeds"]), "train_seed": train_seed, "models": trained, "seconds": timings,
             "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
             "train_images": int(len(ds.train)), "dataset_source": ds.source,
             "structural_types": list(ds.structural_types), **provenance()}

@@ -26,6 +26,7 @@ from reproduce.context import Context
 from reproduce.evaluate import evaluate
 from reproduce.profiles import METHODS
 from reproduce.provenance import atomic_write_text, provenance
+from reproduce.train import resolve_precision
 from textures.errors import InputError
 
 BEFORE = ("table1", "fig_ssim_components", "fig_datasets")
@@ -50,6 +51,7 @@ def _select(only):
 def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None,
         reuse_evaluations: bool = False):
     specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.BUILTIN)
+    profile = resolve_precision(profile)  # once, before any worker starts
     ctx = Context(out=Path(out), profile=profile, datasets=specs)
     stages = _select(only)
     if reuse_evaluations and "evaluate" in stages:

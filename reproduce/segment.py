@@ -32,7 +32,7 @@ def segment(model_dir: Path, images, out: Path) -> None:
     pics = [read_image(Path(p)) for p in images]
     map_name = MAIN_MAP.get(method, "vae_rp")
     model = load(model_dir)
-    ds = textures.load(info["dataset"], seed=info["seed"], small=profile["small_data"])
+    ds = textures.load(info["dataset"], seed=info.get("data_seed", info["seed"]), small=profile["small_data"])
     threshold = max_region_threshold(maps_for(model, method, ds.val, profile, (map_name,))[map_name],
                                      profile["min_defect_area"])
     import matplotlib

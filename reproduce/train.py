@@ -51,15 +51,20 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def model_key(spec: str, seed: int, method: str, profile: dict) -> str:
+def model_key(spec: str, seed: int, method: str, profile: dict, data_seed: int | None = None) -> str:
+    """``seed`` seeds the training; the data are made with the same seed unless
+    ``data_seed`` says otherwise (then it is part of the key too)."""
     settings = {"dataset": spec, "seed": seed, "method": method, "code": code_version(),
                 **{k: profile[k] for k in TRAINING_KEYS}}
+    if data_seed is not None and data_seed != seed:
+        settings["data_seed"] = data_seed
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def model_dir(spec: str, seed: int, method: str, profile: dict) -> Path:
+def model_dir(spec: str, seed: int, method: str, profile: dict, data_seed: int | None = None) -> Path:
     safe = spec.replace(":", "_").replace("/", "_").strip("_")[-40:]
-    return cache_root() / "models" / f"{method}-{safe}-{model_key(spec, seed, method, profile)}"
+    key = model_key(spec, seed, method, profile, data_seed)
+    return cache_root() / "models" / f"{method}-{safe}-{key}"
 
 
 def build(method: str, profile: dict):
@@ -90,15 +95,45 @@ def set_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
 
 
+def native_bf16() -> tuple[bool, str]:
+    """Whether this machine computes bfloat16 natively, and how that was read: a GPU of
+    compute capability 8.0 or later (Ampere on), else a CPU flag in /proc/cpuinfo
+    (AVX512-BF16 or AMX-BF16). Elsewhere bfloat16 is emulated and slower than float32."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and tuple(capability) >= (8, 0):
+            return True, f"GPU compute capability {capability[0]}.{capability[1]}"
+    try:
+        flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()]
+    return (True, f"CPU flag {found[0]}") if found else (False, "no bf16 in the CPU flags, no GPU")
+
+
+def resolve_precision(profile: dict) -> dict:
+    """The profile with ``precision: auto`` decided once for this machine (bf16 where it
+    is native, float32 elsewhere); the request and the reason are kept beside it, so that
+    run.json says which precision a run used and why. Other values pass unchanged."""
+    if profile["precision"] != "auto":
+        return profile
+    native, why = native_bf16()
+    return {**profile, "precision": "bf16" if native else "float32",
+            "precision_requested": "auto", "precision_reason": why}
+
+
 def _strategy():
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = True) -> Path:
-    """Train (or find in the cache) one model on ``dataset.train``; returns its folder."""
+def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = True,
+          data_seed: int | None = None) -> Path:
+    """Train (or find in the cache) one model on ``dataset.train``; returns its folder.
+    ``data_seed``: the seed ``dataset`` was made with, where it is not ``seed``."""
     check_method(method)
-    folder = model_dir(dataset.spec, seed, method, profile)
+    profile = resolve_precision(profile)
+    folder = model_dir(dataset.spec, seed, method, profile, data_seed)
     if (folder / "run.json").exists():
         return folder
     work = folder / "work"
@@ -130,6 +165,7 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
     os.replace(tmp, folder / "model.keras")
     atomic_write_text(folder / "log.csv", _dedupe_log(work / "log.csv"))
     info = {"method": method, "dataset": dataset.spec, "seed": seed,
+            "data_seed": seed if data_seed is None else data_seed,
             "profile": {k: profile[k] for k in ("name",) + TRAINING_KEYS},
             "patches_seen": steps * profile["batch_size"] * profile["epochs"],
             "train_images": int(len(dataset.train)), "train_seconds": round(time.time() - started, 1),

@@ -37,5 +37,17 @@ def test_markdown_says_which_targets_are_missed():
     assert "**missed**" not in good and good.count("met") >= 4
     bad = bench.markdown(_result(train_ratio=0.7, ssim_rate=20, segment_ratio=2.0))
     assert bad.count("**missed**") == 3  # l2 pipeline ratio, SSIM cost 2x, segmentation 2x
-    assert "| l2_ae | 42.0" in bad and "0.70 | **missed**" in bad
+    assert "| l2_ae | float32 | 42.0" in bad and "0.70 | **missed**" in bad
+
+
+def test_bf16_rows_are_compared_with_float32_and_do_not_replace_them():
+    r = _result(train_ratio=0.95, ssim_rate=50, segment_ratio=1.2)
+    r["train"] += [dict(row, precision="bf16", path_patches_per_s=2 * row["path_patches_per_s"])
+                   for row in r["train"]]
+    r["host"].update(native_bf16=True, bf16_how="CPU flag avx512_bf16")
+    text = bench.markdown(r)
+    assert "l2_ae 2.00x, ssim_ae 2.00x, vae 2.00x" in text and "natively" in text
+    assert "| ssim_ae | bf16 | 100.0" in text
+    # the SSIM-vs-l2 cost compares float32 with float32 (1.14x), not a bf16 row
+    assert "SSIM-AE costs 1.14x" in text
 

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from reproduce import profiles
 from reproduce.__main__ import main
-from reproduce.train import model_dir
+from reproduce.train import model_dir, resolve_precision
 
 SPEC = "fabric1"
 FIGURES = ["fig_datasets.png", "fig_ssim_components.png", "fig_roc.png", "fig_training.png",
@@ -73,6 +73,14 @@ def test_cached_models_are_reused_and_keyed_by_settings(smoke_run, monkeypatch, 
     other = dict(profile, learning_rate=1e-3)
     assert model_dir(SPEC, 0, "ssim_ae", other) != folder
     assert model_dir(SPEC, 1, "ssim_ae", profile) != folder
+    # another training seed on the same data is yet another model; the default data seed
+    # (the training seed) leaves the key as it was
+    assert model_dir(SPEC, 0, "ssim_ae", profile, data_seed=0) == folder
+    assert len({model_dir(SPEC, 1, "ssim_ae", profile, data_seed=0), model_dir(SPEC, 1, "ssim_ae", profile),
+                folder}) == 3
+    # precision "auto" is decided before the key: never cached under "auto" itself
+    assert model_dir(SPEC, 0, "ssim_ae", resolve_precision(dict(profile, precision="auto"))) in {
+        folder, model_dir(SPEC, 0, "ssim_ae", dict(profile, precision="bf16"))}
     stamp = (folder / "model.keras").stat().st_mtime
     assert main(["train", "--dataset", SPEC, "--method", "ssim_ae", "--profile", "smoke",
                  "--out", str(tmp_path / "m")]) == 0
