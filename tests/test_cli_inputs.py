@@ -178,6 +178,10 @@ def test_unknown_method_through_train(tmp_path):
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke",
       "--out", "/proc/forbidden/out"], ["/proc/forbidden/out"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke"], ["--out"]),  # argparse
+    (["precision", "--profile", "huge", "--out", "{tmp}/out"], ["unknown profile 'huge'"]),
+    (["precision", "--datasets", " , ", "--out", "{tmp}/out"], ["--datasets names no dataset"]),
+    (["evaluate", "--dataset", "folder:{tmp}/ds", "--precision", "fp8", "--out", "{tmp}/out"],
+     ["--precision", "fp8", "auto"]),
 ])
 def test_unknown_value_is_one_error_line(args, needles, tmp_path):
     dataset(tmp_path / "ds")
