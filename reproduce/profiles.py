@@ -3,11 +3,12 @@
 - ``paper``: the paper's schedule (PAPER.md, re-implementations): 200 epochs of 10,000
   random 128 x 128 patches, batch 128, Adam 2e-4, weight decay 1e-5, d = 100. For a GPU:
   on a 2-core CPU this is 3-4 hours per model.
-- ``cpu`` (the default): what a 2-core CPU can do in under an hour for 6 datasets x
+- ``cpu`` (the default): what a 2-core CPU can do well within an hour for 6 datasets x
   3 models. On the reference machine (AMD EPYC Zen 4, 2 cores, AVX-512) the Table-1
   network trains at about 210 patches/s (l2) and 185 (SSIM, VAE) at batch 128
-  (results/benchmark.md), so the hour buys about 20,000 patches per model: 20 epochs of
-  1,024. That is less than the 45k-90k at batch 128 that ../shared/CALIBRATION.md found
+  (results/benchmark.md): 20 epochs of 1,024 patches per model took 40.7 minutes in
+  float32 for the whole reproduction (results/extra/float32_default) and about 32 with
+  bf16 (precision ``auto``, results/run.json). That is less than the 45k-90k at batch 128 that ../shared/CALIBRATION.md found
   necessary, so the number of updates is raised instead: batch 32 at learning rate 1e-3
   gives 640 steps instead of 160. With the patches turned and flipped by the square's
   eight symmetries (textures/patches.py), the SSIM-AE leaves its flat-output plateau
