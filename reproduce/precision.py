@@ -24,6 +24,7 @@ from pathlib import Path
 from reproduce import profiles
 from reproduce.context import MAPS
 from reproduce.evaluate import evaluate
+from reproduce.profiles import METHODS
 from reproduce.provenance import atomic_write_text, provenance
 from reproduce.train import native_bf16
 
@@ -62,9 +63,8 @@ def run(out: Path, datasets=("fabric1", "fabric2"), profile_name: str = "cpu", l
         for precision, seed in VARIANTS:
             label = _label(spec, precision, seed)
             log(f"precision: {spec}, {precision}, training seed {seed}")
-            table = evaluate(spec, list(dict.fromkeys(m for m, _ in MAPS.values())),
-                             dict(base, precision=precision), out / "precision" / label,
-                             log=log, train_seed=seed)
+            table = evaluate(spec, METHODS, dict(base, precision=precision),
+                             out / "precision" / label, log=log, train_seed=seed)
             info = json.loads((out / "precision" / label / "run.json").read_text())
             seconds[label] = sum(json.loads((Path(folder) / "run.json").read_text())["train_seconds"]
                                  for folder in info["models"].values())

@@ -1,4 +1,6 @@
 """bf16: what stays float32, how ``auto`` is decided, and the verdict of the precision table."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,25 @@ def test_bf16_is_within_noise_only_when_no_farther_than_another_seed():
     assert all(row["within_noise"] for row in floor)
     nan = precision.compare(_rows(0.80, 0.80, float("nan")))  # undefined is not "within"
     assert not any(row["within_noise"] for row in nan)
+
+
+def test_the_precision_command_end_to_end_at_smoke_scale(tmp_path, monkeypatch):
+    """Three trainings of each model on the same data, read back into one verdict."""
+    import json
+
+    from reproduce.__main__ import main
+    monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))
+    assert main(["precision", "--profile", "smoke", "--datasets", "fabric2",
+                 "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "precision.json").read_text())
+    assert len(result["runs"]) == 12 and len(result["comparison"]) == 4
+    assert isinstance(result["safe"], bool) and "Verdict" in (tmp_path / "out" / "precision.md").read_text()
+    for precision_, seed in precision.VARIANTS:
+        info = json.loads((tmp_path / "out" / "precision" / f"fabric2_{precision_}_seed{seed}"
+                           / "run.json").read_text())
+        assert info["train_seed"] == seed and info["seeds"] == [0]  # same data, another training
+        for folder in info["models"].values():
+            model = json.loads((Path(folder) / "run.json").read_text())
+            assert (model["seed"], model["data_seed"], model["profile"]["precision"]) == (seed, 0, precision_)
+    # three different models per method: the seed and the precision are both in the key
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 9
