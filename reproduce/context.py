@@ -26,6 +26,11 @@ MAPS = {"l2": ("l2_ae", "l2-AE"), "ssim": ("ssim_ae", "SSIM-AE"),
         "vae_kl": ("vae", "VAE (KL)"), "vae_rp": ("vae", "VAE (recon. prob.)")}
 
 
+def folder_name(spec: str) -> str:
+    """A dataset spec as one folder name (``folder:/data/x`` -> ``folder__data_x``)."""
+    return spec.replace(":", "_").replace("/", "_")
+
+
 @dataclass
 class Context:
     out: Path                    # the results folder being written
@@ -36,7 +41,7 @@ class Context:
 
     def eval_dir(self, spec: str) -> Path:
         root = self.eval_root or (self.out / "eval")
-        return root / spec.replace(":", "_").replace("/", "_")
+        return root / folder_name(spec)
 
     def log(self, message: str) -> None:
         print(f"[{time.time() - self.started:7.1f} s] {message}", file=sys.stderr, flush=True)

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from reproduce import profiles
-from reproduce.context import MAPS
+from reproduce.context import MAPS, folder_name
 from reproduce.evaluate import evaluate
 from reproduce.profiles import METHODS
 from reproduce.provenance import atomic_write_text, provenance
@@ -34,7 +34,7 @@ FLOOR = 0.01
 
 
 def _label(spec, precision, seed):
-    return f"{spec.replace(':', '_').replace('/', '_')}_{precision}_seed{seed}"
+    return f"{folder_name(spec)}_{precision}_seed{seed}"
 
 
 def compare(rows: list[dict]) -> list[dict]:

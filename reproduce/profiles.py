@@ -7,15 +7,16 @@
   3 models. On the reference machine (AMD EPYC Zen 4, 2 cores, AVX-512) the Table-1
   network trains at about 210 patches/s (l2) and 185 (SSIM, VAE) at batch 128
   (results/benchmark.md): 20 epochs of 1,024 patches per model took 40.7 minutes in
-  float32 for the whole reproduction (results/extra/float32_default) and about 32 with
-  bf16 (precision ``auto``, results/run.json). That is less than the 45k-90k at batch 128 that ../shared/CALIBRATION.md found
-  necessary, so the number of updates is raised instead: batch 32 at learning rate 1e-3
-  gives 640 steps instead of 160. With the patches turned and flipped by the square's
-  eight symmetries (textures/patches.py), the SSIM-AE leaves its flat-output plateau
-  after about 150 steps on the woven fabrics (with rotations at any angle it stayed on it
-  for 672 steps, which is why five of six SSIM-AEs of an earlier default run never
-  trained). The test sets are subsampled (4 defect-free + 2 per defect type, 4 validation
-  images) to keep the sliding-window evaluation short. On a CPU without AVX-512 (Zen 3,
+  float32 for the whole reproduction (results/extra/float32_default) and 32.3 with bf16
+  (precision ``auto``, results/run.json). That is less than the 45k-90k patches at batch
+  128 that ../shared/CALIBRATION.md found necessary, so the number of updates is raised
+  instead: batch 32 at learning rate 1e-3 gives 640 steps instead of 160. With the
+  patches turned and flipped by the square's eight symmetries (textures/patches.py), the
+  SSIM-AE leaves its flat-output plateau after about 100 steps on the woven fabrics; with
+  rotations at any angle only after about 420 (results/extra/fabric2_any_angle), which is
+  why five of six SSIM-AEs of an earlier 7-epoch default run never trained. The test
+  sets are subsampled (4 defect-free + 2 per defect type, 4 validation images) to keep
+  the sliding-window evaluation short. On a CPU without AVX-512 (Zen 3,
   AVX2) training is about 3.5x slower: ``--epochs 7`` keeps such a run near an hour.
 - ``smoke``: the whole pipeline in about 1.5 minutes on small data, for the tests:
   4 training steps per model, windows at stride 64, two datasets evaluated at once (its
