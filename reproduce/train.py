@@ -31,7 +31,11 @@ from reproduce.provenance import atomic_write_text, provenance
 from textures.patches import patch_dataset
 
 REPO = Path(__file__).resolve().parent.parent
-CODE_DIRS = ("models", "losses", "textures")
+# The source that determines a trained model: the network, the losses, the data and their
+# sampler (every file of these folders, at any depth), and this module (the optimiser,
+# compile, the fit loop, the trainedness measurement). Figures, tables and evaluation do
+# not change a trained model and are not hashed.
+MODEL_CODE = ("models", "losses", "textures", "reproduce/train.py")
 
 
 class TrainingError(RuntimeError):
@@ -42,12 +46,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("SSIM_AE_CACHE", REPO / ".cache"))
 
 
-def code_version() -> str:
-    """Hash of the source that determines a trained model."""
+def code_version(root: Path = REPO) -> str:
+    """Hash of the source that determines a trained model (MODEL_CODE under ``root``)."""
     digest = hashlib.sha256()
-    for folder in CODE_DIRS:
-        for path in sorted((REPO / folder).glob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
+    for entry in MODEL_CODE:
+        path = root / entry
+        files = [path] if path.suffix == ".py" else sorted(path.rglob("*.py"))
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -1,0 +1,33 @@
+"""The model cache's key sees every edit that changes a trained model, and no other."""
+import shutil
+
+from reproduce.train import MODEL_CODE, REPO, code_version
+
+
+def test_key_changes_with_model_code_and_not_with_figures(tmp_path):
+    for entry in MODEL_CODE + ("reproduce/fig_roc.py", "evaluation"):
+        src = REPO / entry
+        if src.is_dir():
+            shutil.copytree(src, tmp_path / entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (tmp_path / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, tmp_path / entry)
+    assert code_version(tmp_path) == code_version(REPO)
+    seen = {code_version(tmp_path)}
+    edits = ["models/autoencoder.py", "losses/ssim.py", "textures/patches.py", "reproduce/train.py"]
+    for rel in edits:  # each edit of the code that trains a model gives a new key
+        with open(tmp_path / rel, "a") as f:
+            f.write("\n# an edit\n")
+        key = code_version(tmp_path)
+        assert key not in seen, rel
+        seen.add(key)
+    nested = tmp_path / "models" / "blocks" / "extra.py"  # a new sub-module counts too
+    nested.parent.mkdir()
+    nested.write_text("X = 1\n")
+    assert code_version(tmp_path) not in seen
+    seen.add(code_version(tmp_path))
+    before = code_version(tmp_path)
+    for rel in ("reproduce/fig_roc.py", "evaluation/metrics.py"):  # not part of a model
+        with open(tmp_path / rel, "a") as f:
+            f.write("\n# an edit\n")
+    assert code_version(tmp_path) == before
