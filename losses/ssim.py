@@ -13,9 +13,12 @@ with C1 = (0.01 L)^2, C2 = (0.03 L)^2, C3 = C2 / 2 and L = 1 the data range. Bec
 it looks at a neighbourhood, SSIM sees a change of structure that a per-pixel l2 misses
 (Figure 2), and it forgives the small misalignments at edges that l2 punishes.
 
-- ``ssim_loss``: the SSIM-autoencoder's training loss, 1 - mean SSIM over the windows
-  that fit inside the patch: the value of ``tf.image.ssim`` (tested), computed here with
-  separable Gaussian filters, which trains about 1.5x faster than the stock op.
+- ``ssim_loss``: the SSIM-autoencoder's training loss, 1 - SSIM of each patch, literally
+  ``1 - tf.image.ssim`` with the window and constants above (the mean over the windows
+  that fit inside the patch).
+- ``ssim_loss_fast``: the same value computed with the separable Gaussian filters below
+  (tested equal); it trains faster on a CPU (results/benchmark.md). Opt in with the
+  profile key ``ssim_loss: fast``.
 - ``ssim_map``: per-pixel SSIM in the input's shape, the residual map 1 - ssim_map.
   Border handling: the image is mirrored by 5 px on every side (symmetric padding,
   "d c b a | a b c d", as scipy's 'reflect' mode used by scikit-image), so every output
@@ -32,7 +35,13 @@ C3 = C2 / 2
 
 
 def ssim_loss(y_true, y_pred):
-    """1 - SSIM of each patch (N,); 0 for identical patches, finite gradient on flat ones."""
+    """1 - SSIM of each patch (N,) by ``tf.image.ssim``; 0 for identical patches."""
+    return 1.0 - tf.image.ssim(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32),
+                               max_val=MAX_VAL, filter_size=WINDOW, filter_sigma=SIGMA, k1=K1, k2=K2)
+
+
+def ssim_loss_fast(y_true, y_pred):
+    """``ssim_loss`` by separable filters (N,); finite gradient on flat patches too."""
     return 1.0 - tf.reduce_mean(ssim_map(y_true, y_pred, border="valid"), axis=[1, 2, 3])
 
 

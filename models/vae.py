@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from models.autoencoder import decoder_body, encoder_body, output_layer
+from models.autoencoder import decoder_body, encoder_body, latent_layer, output_layer
 
 LOG_VAR_BOUND = 6.0
 
@@ -124,8 +124,8 @@ class VAE(keras.Model):
 def build_vae(latent_dim=100, patch_size=128):
     """The Table-1 backbone with Gaussian heads on both sides of the latent space."""
     inputs, h = encoder_body(patch_size)
-    z_mean = layers.Conv2D(latent_dim, 8, name="conv9_mean", dtype="float32")(h)
-    z_log_var = layers.Conv2D(latent_dim, 8, name="conv9_log_var", dtype="float32")(h)
+    z_mean = latent_layer(latent_dim, name="conv9_mean")(h)
+    z_log_var = latent_layer(latent_dim, name="conv9_log_var")(h)
     encoder = keras.Model(inputs, [z_mean, z_log_var], name="vae_encoder")
 
     z, h = decoder_body(latent_dim, patch_size)

@@ -36,7 +36,8 @@ from textures.errors import InputError
 
 METHODS = ("l2_ae", "ssim_ae", "vae")
 TRAINING_KEYS = ("patches_per_epoch", "epochs", "batch_size", "learning_rate",
-                 "weight_decay", "latent_dim", "patch_size", "precision", "small_data", "rotation")
+                 "weight_decay", "latent_dim", "patch_size", "precision", "small_data", "rotation",
+                 "ssim_loss")
 
 PROFILES = {
     #                     paper     cpu      smoke
@@ -50,6 +51,7 @@ PROFILES = {
     "precision":         ("float32", "auto",    "float32"),  # auto: bf16 where native (below)
     "small_data":        (False,    False,   True),   # smoke: fewer, smaller images
     "rotation":          ("quarter", "quarter", "quarter"),  # or "any" (textures/patches.py)
+    "ssim_loss":         ("tf",     "tf",    "tf"),   # or "fast": separable, equal (losses/ssim.py)
     "stride":            (30,       30,      64),     # sliding-window evaluation
     "kl_stride":         (8,        32,      32),     # VAE KL map: one forward pass each
     "rp_samples":        (10,       4,       2),      # L for the reconstruction probability
@@ -58,7 +60,7 @@ PROFILES = {
     "max_test_per_type": (None,     2,       None),
     "max_val":           (None,     4,       None),
     "eval_batch":        (256,      128,     64),
-    "seeds":             ((0,),     (0,),    (0,)),
+    "seeds":             ((0,),     (0, 1, 2), (0,)),  # training seeds; data: the first
     "jobs":              (1,        1,       2),      # datasets evaluated at once (runner.py)
 }
 NAMES = ("paper", "cpu", "smoke")

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from losses.l2 import l2_loss
-from losses.ssim import ssim_loss
+from losses.ssim import ssim_loss, ssim_loss_fast
 from models.autoencoder import build_autoencoder
 from models.vae import build_vae
 from reproduce.profiles import TRAINING_KEYS, check_method
@@ -82,7 +82,8 @@ def build(method: str, profile: dict):
         model.compile(optimizer=optimizer)
     else:
         model = build_autoencoder(**size)
-        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim_loss)
+        ssim = ssim_loss_fast if profile["ssim_loss"] == "fast" else ssim_loss
+        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim)
     return model
 
 

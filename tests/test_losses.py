@@ -6,7 +6,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from losses.l2 import l2_loss, l2_map
-from losses.ssim import ssim_components, ssim_loss, ssim_map
+from losses.ssim import ssim_components, ssim_loss, ssim_loss_fast, ssim_map
 
 
 def image_pairs():
@@ -41,7 +41,21 @@ def test_ssim_map_mean_and_loss_match_tf_image_ssim(name):
                                 filter_sigma=1.5, k1=0.01, k2=0.03)[0])
     inner = ssim_map(as_batch(a), as_batch(b)).numpy()[0, 5:-5, 5:-5, 0].mean()
     assert inner == pytest.approx(stock, abs=1e-4)
-    assert 1 - float(ssim_loss(as_batch(a), as_batch(b))[0]) == pytest.approx(stock, abs=1e-5)
+    assert 1 - float(ssim_loss_fast(as_batch(a), as_batch(b))[0]) == pytest.approx(stock, abs=1e-5)
+    assert 1 - float(ssim_loss(as_batch(a), as_batch(b))[0]) == pytest.approx(stock, abs=1e-6)
+
+
+def test_fast_ssim_loss_equals_the_stock_loss_and_its_gradient():
+    a, b = image_pairs()["structured"]
+    x, y = tf.constant(np.stack([a, b])[..., None]), tf.Variable(np.stack([b, a])[..., None])
+    grads = []
+    for loss in (ssim_loss, ssim_loss_fast):
+        with tf.GradientTape() as tape:
+            value = tf.reduce_sum(loss(x, y))
+        grads.append(tape.gradient(value, y).numpy())
+    np.testing.assert_allclose(ssim_loss_fast(x, y).numpy(), ssim_loss(x, y).numpy(), atol=1e-5)
+    assert np.abs(grads[0]).max() > 0
+    np.testing.assert_allclose(grads[1], grads[0], atol=1e-3 * np.abs(grads[0]).max())
 
 
 def test_components_multiply_to_ssim():
@@ -50,13 +64,14 @@ def test_components_multiply_to_ssim():
     np.testing.assert_allclose((l * c * s).numpy(), ssim_map(as_batch(a), as_batch(b)).numpy(), atol=1e-4)
 
 
-def test_ssim_loss_zero_for_identical_and_finite_gradient_on_flat():
+@pytest.mark.parametrize("loss_fn", [ssim_loss, ssim_loss_fast])
+def test_ssim_loss_zero_for_identical_and_finite_gradient_on_flat(loss_fn):
     a, _ = image_pairs()["structured"]
-    assert float(ssim_loss(as_batch(a), as_batch(a))[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(loss_fn(as_batch(a), as_batch(a))[0]) == pytest.approx(0.0, abs=1e-6)
     flat = tf.fill((2, 32, 32, 1), 0.5)
     pred = tf.Variable(tf.fill((2, 32, 32, 1), 0.5))
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(ssim_loss(flat, pred))
+        loss = tf.reduce_mean(loss_fn(flat, pred))
     grad = tape.gradient(loss, pred)
     assert np.isfinite(grad.numpy()).all()
     with tf.GradientTape() as tape:

@@ -105,6 +105,37 @@ def texture_patches():
     return np.stack([img[y:y + 128, x:x + 128] for y, x in zip(ys, xs)])[..., None]
 
 
+def _activations(model, patches):
+    """RMS of every layer's output, in order through the encoder and then the decoder."""
+    rms, x = [], patches
+    for half in (model.encoder, model.decoder):
+        layers = [l for l in half.layers if not isinstance(l, keras.layers.InputLayer)]
+        probe = keras.Model(half.input, [l.output for l in layers])
+        outs = probe(x)
+        rms += [(l.name, float(np.sqrt(np.mean(np.square(o))))) for l, o in zip(layers, outs)]
+        x = outs[-1]
+    return rms
+
+
+def test_initialisation_keeps_the_signal_through_every_layer(texture_patches):
+    """At initialisation the activations keep their size through all layers, and the
+    output differs from patch to patch (with Keras' default kernels the RMS halved at each
+    LeakyReLU and the output's spread across patches was about 1e-7)."""
+    keras.utils.set_random_seed(0)
+    model = build_autoencoder()
+    rms = _activations(model, texture_patches)
+    first = rms[0][1]
+    for name, value in rms[:-1]:  # the last is the sigmoid output, around 0.5
+        assert first / 4 < value < first * 4, (name, value, first)
+    out = model(texture_patches).numpy()
+    assert out.std(axis=0).mean() > 1e-3
+    vae = build_vae()
+    z_mean, _ = vae.encoder(texture_patches)
+    assert np.asarray(z_mean).std(axis=0).mean() > 0.05  # the posterior means differ too
+    x_mean, _ = vae.decoder(z_mean)
+    assert np.asarray(x_mean).std(axis=0).mean() > 1e-3
+
+
 @pytest.mark.parametrize("kind", ["l2_ae", "ssim_ae", "vae"])
 def test_a_few_training_steps_lower_the_loss(kind, texture_patches):
     keras.utils.set_random_seed(0)
