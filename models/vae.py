@@ -146,6 +146,8 @@ def kl_divergence(vae, patches):
 
 def reconstruction_probability(vae, patches, samples=10, seed=0):
     """Per-pixel -log p(x|z) averaged over `samples` draws z ~ Q(z|x): (N, p, p, 1).
+    Draw i is z = mu + exp(log_var / 2) * eps_i, with the same standard normal eps_i
+    (seed + i) for every patch.
 
     Returned as a negative log-likelihood, so that larger means more anomalous, like
     every other map here. Also returns the mean reconstruction (the decoder's mean
@@ -155,7 +157,9 @@ def reconstruction_probability(vae, patches, samples=10, seed=0):
     z_mean, z_log_var = vae.encoder(x, training=False)
     nll, recon = 0.0, 0.0
     for i in range(samples):
-        eps = keras.random.normal(ops.shape(z_mean), seed=seed + i)
+        # one draw per sample, shared by every patch: a patch's map does not depend on
+        # where it sits in its batch
+        eps = keras.random.normal((1, *z_mean.shape[1:]), seed=seed + i)
         x_mean, x_log_var = vae.decoder(z_mean + ops.exp(0.5 * z_log_var) * eps,
                                         training=False)
         nll = nll + gaussian_nll(x, x_mean, x_log_var)

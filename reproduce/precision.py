@@ -73,12 +73,19 @@ def run(out: Path, datasets=("fabric1", "fabric2"), profile_name: str = "cpu", l
                 rows.append({"dataset": spec, "precision": precision, "train_seed": seed, "map": name,
                              **{m: float(hit[m]) for m in METRICS}})
     native, how = native_bf16()
-    result = {"profile": base, "datasets": list(datasets), "runs": rows, "comparison": compare(rows),
-              "train_seconds": seconds, "native_bf16": native, "bf16_how": how, **provenance()}
-    result["safe"] = all(row["within_noise"] for row in result["comparison"])
+    result = {**summarise(base, datasets, rows, seconds, native, how), **provenance()}
     atomic_write_text(out / "precision.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "precision.md", markdown(result))
     return result
+
+
+def summarise(base: dict, datasets, rows: list[dict], seconds: dict, native: bool, how: str) -> dict:
+    """The result (without provenance) from the runs' rows: the comparison and the verdict,
+    ``safe`` when every map of every dataset is within noise. What :func:`markdown` reads."""
+    comparison = compare(rows)
+    return {"profile": base, "datasets": list(datasets), "runs": rows, "comparison": comparison,
+            "train_seconds": seconds, "native_bf16": native, "bf16_how": how,
+            "safe": all(row["within_noise"] for row in comparison)}
 
 
 def markdown(r: dict) -> str:

@@ -2,7 +2,9 @@
 
 The model folder (written by ``train``) names its dataset and profile in run.json; the
 threshold is chosen on that dataset's defect-free validation images (never on the images
-being segmented), then every image gets a heat-map overlay and a binary mask.
+being segmented): the same subset of them that ``evaluate`` uses at that profile
+(``max_val``), so the threshold is the one ``evaluate`` reports. Then every image gets a
+heat-map overlay and a binary mask.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def segment(model_dir: Path, images, out: Path) -> None:
     map_name = MAIN_MAP.get(method, "vae_rp")
     model = load(model_dir)
     ds = textures.load(info["dataset"], seed=info.get("data_seed", info["seed"]), small=profile["small_data"])
+    # the validation images `evaluate` chooses its threshold on (the profile's subset), so
+    # that a model segments an image here exactly as `evaluate` would
+    ds = ds.subset(profile["max_test_good"], profile["max_test_per_type"], profile["max_val"])
     threshold = max_region_threshold(maps_for(model, method, ds.val, profile, (map_name,))[map_name],
                                      profile["min_defect_area"])
     import matplotlib

@@ -190,23 +190,32 @@ def test_unknown_value_is_one_error_line(args, needles, tmp_path):
     assert files_under(tmp_path / "out") == [] and files_under(tmp_path / "cache") == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
 def test_output_folder_not_writable(tmp_path):
+    """An output folder below a regular file cannot be created, not even by root (the
+    tests run as root in CI, where a read-only folder would not stop anything)."""
     root = dataset(tmp_path / "ds")
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        for out in (locked, locked / "sub"):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder\n")
+    for out in (blocker / "out", blocker / "out" / "sub"):
+        rc, err = cli("evaluate", "--dataset", f"folder:{root}", "--profile", "smoke",
+                      "--out", out, cache=tmp_path / "cache")
+        assert_one_error_line(rc, err, str(out), "--out")
+    rc, err = cli("datasets", "show", f"folder:{root}", "--out", blocker / "m.png",
+                  cache=tmp_path / "cache")
+    assert_one_error_line(rc, err, str(blocker))
+    assert blocker.read_text() == "a file, not a folder\n"
+    assert files_under(tmp_path / "cache") == []
+    if os.geteuid() != 0:  # a folder without write permission: only stops a normal user
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
             rc, err = cli("evaluate", "--dataset", f"folder:{root}", "--profile", "smoke",
-                          "--out", out, cache=tmp_path / "cache")
-            assert_one_error_line(rc, err, str(out), "--out")
-        rc, err = cli("datasets", "show", f"folder:{root}", "--out", locked / "m.png",
-                      cache=tmp_path / "cache")
-        assert_one_error_line(rc, err, str(locked))
-        assert files_under(locked) == []
-    finally:
-        locked.chmod(0o700)
+                          "--out", locked, cache=tmp_path / "cache")
+            assert_one_error_line(rc, err, str(locked), "--out")
+            assert files_under(locked) == []
+        finally:
+            locked.chmod(0o700)
 
 
 def test_convertible_images_load_with_one_note_per_kind(tmp_path):

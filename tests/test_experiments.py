@@ -78,6 +78,54 @@ def _nonempty(paths, expected):
         assert not list(p.parent.glob("*.tmp"))
 
 
+@pytest.fixture
+def figures(monkeypatch):
+    """Every matplotlib Figure the experiment modules save, captured as it is saved (the
+    PNG is still written): ``figures[path.name]`` is the Figure."""
+    from reproduce import (fig_datasets, fig_qualitative, fig_roc, fig_ssim_components,
+                           fig_training, provenance)
+    captured = {}
+    real = provenance.save_figure
+
+    def capture(fig, path, *args, **kwargs):
+        captured[Path(path).name] = fig
+        return real(fig, path, *args, **kwargs)
+
+    for module in (fig_datasets, fig_qualitative, fig_roc, fig_ssim_components, fig_training,
+                   provenance):
+        monkeypatch.setattr(module, "save_figure", capture, raising=False)
+    return captured
+
+
+def _axes_with_data(fig):
+    return [ax for ax in fig.axes if ax.get_lines() or ax.get_images() or ax.collections]
+
+
+def _xlabel(ax):
+    """The axes' x label, or that of an axes sharing its x axis (a twinx)."""
+    return ax.get_xlabel() or next((a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax)
+                                    if a.get_xlabel()), "")
+
+
+def _legends(fig):
+    return [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None] + list(fig.legends)
+
+
+def _check_plots(fig, n_panels):
+    """A figure of curves: one panel (titled axes with lines) per dataset, every axes with
+    lines labelled on both axes, a legend naming every curve."""
+    plotted = [ax for ax in fig.axes if ax.get_lines()]
+    for ax in plotted:
+        assert _xlabel(ax) and ax.get_ylabel(), (ax.get_title(), _xlabel(ax), ax.get_ylabel())
+    panels = {ax.get_title() for ax in plotted if ax.get_title()}
+    assert len(panels) == n_panels, panels
+    legends = _legends(fig)
+    assert legends, "no legend"
+    texts = {t.get_text() for legend in legends for t in legend.get_texts()}
+    assert all(t for t in texts)
+    return plotted, texts
+
+
 def test_table1_matches_paper(tmp_path):
     from reproduce import table1
     ctx = Context(out=tmp_path, profile={"latent_dim": 100, "patch_size": 128}, datasets=[])
@@ -101,13 +149,18 @@ def test_table1_detects_a_mismatch(tmp_path, monkeypatch):
     assert not (tmp_path / "table1.csv").exists()
 
 
-def test_fig_ssim_components(tmp_path):
+def test_fig_ssim_components(tmp_path, figures):
     from reproduce import fig_ssim_components as fig
     for p, q in fig.patch_pairs().values():  # the construction: |p - q| = 0.5 in [0, 1]
         assert np.allclose(np.abs(p - q), 0.5, atol=1e-6)
         assert p.min() >= 0 and q.min() >= 0 and p.max() <= 1 and q.max() <= 1
     ctx = Context(out=tmp_path, profile={}, datasets=[])
     _nonempty(fig.run(ctx), ["fig_ssim_components.png", "fig_ssim_components.csv"])
+    figure = figures["fig_ssim_components.png"]
+    images = [ax for ax in figure.axes if ax.get_images()]
+    assert len(images) == len(fig.CASES) * 6  # p, q, l2, l, c, s per case
+    assert all(ax.get_title() for ax in images)
+    assert sum(bool(ax.get_ylabel()) for ax in images) == len(fig.CASES)  # one label per row
     df = pd.read_csv(tmp_path / "fig_ssim_components.csv").set_index("case")
     assert np.allclose(df["l2_mean"], 0.25)
     assert df.loc["luminance", "l_mean"] < 0.5 and df.loc["contrast", "c_mean"] < 0.05
@@ -153,15 +206,36 @@ def test_table_auc(fake_ctx):
     assert "pixel_auroc_structural" not in claims["datasets"][SPECS[1]]
 
 
-def test_fig_roc(fake_ctx):
+def test_fig_roc(fake_ctx, figures):
     from reproduce import fig_roc
     _nonempty(fig_roc.run(fake_ctx), ["fig_roc.png"])
+    plotted, texts = _check_plots(figures["fig_roc.png"], len(SPECS))
+    assert len(plotted) == len(SPECS)
+    for ax in plotted:  # one curve per map, plus the chance diagonal, each in the legend
+        assert len(ax.get_lines()) == len(MAPS) + 1
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert len(labels) == len(MAPS) + 1
+        assert all(any(label in t for t in labels) for _, label in MAPS.values()), labels
+        for line in ax.get_lines():  # ROC curves: from (0, 0) to (1, 1), monotone
+            x, y = line.get_xdata(), line.get_ydata()
+            assert (x[0], y[0], x[-1], y[-1]) == (0, 0, 1, 1)
+            assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) >= 0)
 
 
-def test_fig_qualitative(fake_ctx):
+def test_fig_qualitative(fake_ctx, figures):
     from reproduce import fig_qualitative
     paths = fig_qualitative.run(fake_ctx)
     _nonempty(paths, ["fig_qualitative_fakeA.png", "fig_qualitative_folder__data_fake B.png"])
+    assert len(figures) == len(SPECS)
+    for figure in figures.values():
+        # rows: the maps, each labelled with its method; every row shows images
+        labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+        per_image = len(labels) // len(MAPS)  # each block of columns (one test image) labels its rows
+        assert per_image >= 1
+        assert sorted(labels) == sorted([label for _, label in MAPS.values()] * per_image), labels
+        shown = [ax for ax in figure.axes if ax.get_images()]
+        assert len(shown) >= len(MAPS) * 4  # input, reconstruction, map, mask at least
+        assert figure.get_suptitle()
     # the choice: the largest mask among the structural defects (all defective images
     # with masks if none is named), then the largest of another type; image 3 has no mask
     with np.load(fake_ctx.eval_dir("fakeA") / "maps.npz") as z:
@@ -171,12 +245,20 @@ def test_fig_qualitative(fake_ctx):
         assert fig_qualitative.choose(*args, structural=["cut"], n=1) == [1]
 
 
-def test_fig_training(fake_ctx):
+def test_fig_training(fake_ctx, figures):
     from reproduce import fig_training
     _nonempty(fig_training.run(fake_ctx), ["fig_training.png"])
+    plotted, texts = _check_plots(figures["fig_training.png"], len(SPECS))
+    # one loss curve per method and dataset (the fake logs have no validation loss)
+    assert sum(len(ax.get_lines()) for ax in plotted) == len(SPECS) * len(METHODS)
+    for method in METHODS:
+        assert any(t.startswith(fig_training.METHODS[method][0].split(":")[0]) for t in texts), texts
+    for ax in plotted:
+        for line in ax.get_lines():
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 6))  # epochs 1..5
 
 
-def test_fig_datasets(fake_ctx, monkeypatch):
+def test_fig_datasets(fake_ctx, monkeypatch, figures):
     import textures
     from reproduce import fig_datasets
 
@@ -193,3 +275,13 @@ def test_fig_datasets(fake_ctx, monkeypatch):
 
     monkeypatch.setattr(textures, "load", fake_load)
     _nonempty(fig_datasets.run(fake_ctx), ["fig_datasets.png"])
+    figure = figures["fig_datasets.png"]
+    rows = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert len(rows) == len(SPECS) and all(spec in row for spec, row in zip(SPECS, rows))
+    shown = [ax for ax in figure.axes if ax.get_images()]
+    # per dataset: 2 training images, then one per defect type (cut, stain)
+    assert len(shown) == len(SPECS) * (2 + 2)
+    titles = [ax.get_title() for ax in shown]
+    assert titles.count("cut (structural)") == len(SPECS) and titles.count("stain") == len(SPECS)
+    outlined = [ax for ax in shown if ax.collections]  # the defects' red contours
+    assert len(outlined) == len(SPECS) * 2

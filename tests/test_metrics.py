@@ -130,6 +130,31 @@ def test_aupro_matches_brute_force_with_ties():
         assert aupro(maps, masks, np.ones(3, bool), max_fpr) == pytest.approx(expected, abs=1e-12)
 
 
+def test_aupro_float32_path_matches_brute_force_with_ties(monkeypatch):
+    """float32 maps take the bit-sort fast path of _sorted_steps (the integer maps above
+    are widened to float64 and take the argsort path). Ties within and across classes,
+    negative scores, and +0.0 next to -0.0 (one threshold)."""
+    rng = np.random.default_rng(13)
+    masks = np.zeros((3, 12, 12), bool)
+    masks[0, 2:4, 2:4] = masks[0, 8:11, 6:11] = masks[1, 5, 5] = masks[2, 0:2, 9:12] = True
+    levels = np.array([-0.75, -0.1, -0.0, 0.0, 0.3, 0.3000001, 1.5], np.float32)
+    maps = levels[rng.integers(0, 5, masks.shape) + 2 * masks]
+    assert maps.dtype == np.float32 and np.unique(maps).size < maps.size // 20  # many ties
+    from evaluation import metrics
+    seen = []
+    original = metrics._sorted_steps
+    monkeypatch.setattr(metrics, "_sorted_steps",
+                        lambda scores, payload: seen.append(scores.dtype) or original(scores, payload))
+    for max_fpr in (0.05, 0.3, 1.0):
+        expected = _aupro_by_brute_force(maps, masks, max_fpr)
+        got = aupro(maps, masks, np.ones(3, bool), max_fpr)
+        assert got == pytest.approx(expected, abs=1e-12), max_fpr
+        assert seen[-1] == np.float32  # the fast path did run
+        assert got == pytest.approx(aupro(maps.astype(np.float64), masks, np.ones(3, bool), max_fpr),
+                                    abs=1e-12)
+        assert seen[-1] == np.float64
+
+
 def test_aupro_perfect_and_range():
     rng = np.random.default_rng(4)
     masks = np.zeros((2, 20, 20), bool)
