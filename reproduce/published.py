@@ -1,4 +1,5 @@
-"""Published numbers to set beside ours, as data (from ../shared/paper/PAPER.md).
+"""Published numbers to set beside ours, as data (sources: docs/PAPER_NOTES.md,
+"The published numbers").
 
 None of them is on data of this repository, so they are context, never a target: the
 paper's own datasets (NanoTWICE, its woven fabrics) are not downloadable here, and MVTec
@@ -7,7 +8,8 @@ AD is a different benchmark. ``table_auc`` prints them in a separate, labelled s
 from __future__ import annotations
 
 MVTEC_SOURCE = ("Bergmann et al., MVTec AD, CVPR 2019, Table 3 (texture categories), "
-                "as quoted in PAPER.md: AE(SSIM) and AE(l2), the autoencoders of this paper")
+                "as quoted in docs/PAPER_NOTES.md: AE(SSIM) and AE(l2), the "
+                "autoencoders of this paper")
 # category -> {method: (per-region overlap, pixel ROC AUC)}
 MVTEC_TEXTURES = {
     "carpet":  {"AE (SSIM)": (0.69, 0.87), "AE (l2)": (0.38, 0.59)},
@@ -18,8 +20,8 @@ MVTEC_TEXTURES = {
 }
 
 HEADLINE_SOURCE = ("Bergmann et al., VISAPP 2019 (arXiv 1807.02011), as reported in a "
-                   "summary of the paper (PAPER.md, 'Claim'); the paper's table itself was "
-                   "not available to us")
+                   "summary of the paper (docs/PAPER_NOTES.md, 'The claim'); the "
+                   "paper's table itself was not available to us")
 # pixel ROC AUC on the paper's hardest dataset
 HEADLINE = {"l2-AE": 0.688, "SSIM-AE": 0.966}
 

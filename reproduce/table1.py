@@ -4,7 +4,7 @@ Rather than copying the paper's table, this builds the l2/SSIM autoencoder and t
 exactly as training does (``models.build_autoencoder``, ``models.build_vae`` at the
 profile's latent size and patch size), lists every convolution with its output shape,
 kernel, stride, padding and activation, and checks each row against the paper's Table 1
-(hard-coded below for 128 px patches, from PAPER.md). The VAE shares the backbone; only
+(hard-coded below for 128 px patches, from docs/PAPER_NOTES.md). The VAE shares the backbone; only
 its extra heads are listed (the two latent convolutions for mean and log-variance, and
 the two output layers for the per-pixel mean and log-variance).
 

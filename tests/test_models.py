@@ -12,7 +12,7 @@ from losses.ssim import ssim_loss
 from models.autoencoder import build_autoencoder
 from models.vae import build_vae, gaussian_nll, kl_divergence, reconstruction_probability
 
-# PAPER.md, Table 1: (layer, output shape, kernel, stride) at 128 px
+# docs/PAPER_NOTES.md, Table 1: (layer, output shape, kernel, stride) at 128 px
 TABLE1_ENCODER = [("conv1", (64, 64, 32), 4, 2), ("conv2", (32, 32, 32), 4, 2),
                   ("conv3", (32, 32, 32), 3, 1), ("conv4", (16, 16, 64), 4, 2),
                   ("conv5", (16, 16, 64), 3, 1), ("conv6", (8, 8, 128), 4, 2),
