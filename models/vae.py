@@ -15,6 +15,18 @@ The paper compares two anomaly measures of this model, both here as functions:
   averaged over L samples z ~ Q(z|x) (An and Cho, 2015). Per pixel, like l2: the paper
   shows it shares l2's failure on structural defects.
 
+Warm-up, against posterior collapse: training raises ``warmup`` from 0 to 1 over its first
+epochs (``KLWarmUp``). It weights the KL term (KL annealing: Bowman et al., 2016; Sonderby
+et al., 2016) and blends the decoder's learned log-variance with a fixed one, log 0.01,
+so that early training is a scaled l2 fit of the decoder's mean, which must use z, before
+the decoder may explain the patch by a wide variance instead. The model is scored by the
+full ELBO (warm-up 1) whatever its value. The posterior's log-variance starts at -6 (standard deviation 0.05, against an
+encoder mean that varies by about 0.3 across patches at initialisation), so that z carries
+the patch from the first step. Without the two, the posterior collapsed on every texture
+we tried (no latent unit active, results/README.md): the noise of a unit-variance posterior
+drowns the encoder's signal, the KL term pushes the encoder to the prior before the decoder
+has learned to use z, and the decoder explains every patch by a mean and variance alone.
+
 The decoder's log-variance is bounded to (-6, 6) by a scaled tanh (standard deviation at
 least 0.05 on a [0, 1] scale): an unbounded variance lets the likelihood grow without
 limit on flat regions and makes training unstable.
@@ -28,6 +40,8 @@ from keras import layers, ops
 from models.autoencoder import decoder_body, encoder_body, latent_layer, output_layer
 
 LOG_VAR_BOUND = 6.0
+INITIAL_LOG_VAR = -6.0
+WARMUP_LOG_VAR = math.log(0.01)
 
 
 @keras.saving.register_keras_serializable(package="ssim_ae")
@@ -67,6 +81,7 @@ class VAE(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.sampling = Sampling(dtype="float32")  # z in float32 also under mixed precision
         self.seed = keras.random.SeedGenerator(1337)
+        self.warmup = keras.Variable(1.0, trainable=False, name="warmup")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -81,9 +96,12 @@ class VAE(keras.Model):
         x_mean, _ = self.decoder(self.sampling(z_mean, z_log_var, seed=self.seed))
         return x_mean
 
-    def negative_elbo(self, x):
+    def negative_elbo(self, x, warmup=1.0):
+        """Mean -log p(x|z) and KL over the batch; ``warmup`` < 1 blends the decoder's
+        log-variance with WARMUP_LOG_VAR (training only)."""
         z_mean, z_log_var = self.encoder(x)
         x_mean, x_log_var = self.decoder(self.sampling(z_mean, z_log_var, seed=self.seed))
+        x_log_var = warmup * x_log_var + (1.0 - warmup) * WARMUP_LOG_VAR
         nll = ops.sum(gaussian_nll(ops.cast(x, "float32"), x_mean, x_log_var), axis=(1, 2, 3))
         kl = kl_to_standard_normal(z_mean, z_log_var)
         return ops.mean(nll), ops.mean(kl)
@@ -91,9 +109,9 @@ class VAE(keras.Model):
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
-            nll, kl = self.negative_elbo(x)
+            nll, kl = self.negative_elbo(x, self.warmup)
             loss = nll + kl
-            scaled = self.optimizer.scale_loss(loss)
+            scaled = self.optimizer.scale_loss(nll + self.warmup * kl)
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
         return self._report(loss, nll, kl)
@@ -121,11 +139,25 @@ class VAE(keras.Model):
         return cls(encoder, decoder, **config)
 
 
+class KLWarmUp(keras.callbacks.Callback):
+    """Raise the VAE's ``warmup`` linearly from 0 to 1 over the first ``epochs`` epochs."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.warmup.assign(min(1.0, epoch / self.epochs) if self.epochs else 1.0)
+
+
 def build_vae(latent_dim=100, patch_size=128):
     """The Table-1 backbone with Gaussian heads on both sides of the latent space."""
     inputs, h = encoder_body(patch_size)
     z_mean = latent_layer(latent_dim, name="conv9_mean")(h)
-    z_log_var = latent_layer(latent_dim, name="conv9_log_var")(h)
+    # the posterior starts narrow (sigma = exp(-3)): z carries the patch from the first step
+    z_log_var = layers.Conv2D(latent_dim, 8, name="conv9_log_var", dtype="float32",
+                              kernel_initializer="zeros",
+                              bias_initializer=keras.initializers.Constant(INITIAL_LOG_VAR))(h)
     encoder = keras.Model(inputs, [z_mean, z_log_var], name="vae_encoder")
 
     z, h = decoder_body(latent_dim, patch_size)

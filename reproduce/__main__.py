@@ -40,6 +40,15 @@ def _profile(args):
         if args.epochs < 1:
             raise InputError(f"--epochs must be at least 1, not {args.epochs}")
         profile["epochs"] = args.epochs
+    if getattr(args, "seeds", None) is not None:
+        from textures.errors import InputError
+        try:
+            seeds = tuple(int(v) for v in args.seeds.split(","))
+        except ValueError:
+            seeds = ()
+        if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+            raise InputError(f"--seeds {args.seeds!r}: give distinct seeds >= 0, e.g. 0,1,2")
+        profile["seeds"] = seeds
     return profile
 
 
@@ -170,6 +179,8 @@ def parser():
         q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
         q.add_argument("--rotation", choices=("quarter", "any"),
                        help="augmentation: the square's 8 symmetries (default) or any angle")
+        q.add_argument("--seeds", help="override the profile's training seeds, e.g. 0 or 0,1,2 "
+                                       "(the data are made with the first)")
         return q
 
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))

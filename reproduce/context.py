@@ -5,12 +5,16 @@ Experiments that need trained models read the evaluation folders that
 ``reproduce.evaluate`` wrote before them (one per dataset); they never train themselves.
 
 An evaluation folder (``ctx.eval_dir(spec)``) holds:
-  metrics.csv  one row per (dataset, method, map): dataset, method, map, pixel_auroc,
+  metrics.csv  one row per (dataset, method, map, seed): dataset, method, map, seed, pixel_auroc,
                aupro_30, image_auroc, threshold, iou, f1, f1_max
   maps.npz     l2, ssim, vae_kl, vae_rp: anomaly maps (K, H, W) float32, test-set order;
                images (K, H, W) the test images; masks (K, H, W) bool; has_mask (K,) bool;
                labels (K,) int; defect_types (K,) str; recon_l2_ae, recon_ssim_ae,
-               recon_vae (K, H, W) reconstructions; threshold_<map> scalars (validation)
+               recon_vae (K, H, W) reconstructions; threshold_<map> scalars (validation);
+               reference_knn, reference_intensity: the controls' maps. All of the first
+               training seed
+  histograms.npz  <method>__<map>: (S, K, 2, bins) per-seed, per-image pixel counts
+               for the bootstrap intervals (evaluation/uncertainty.py); seeds (S,)
   logs/<method>.csv  the per-epoch training log (epoch, loss[, reconstruction, kl])
   run.json     provenance
 """

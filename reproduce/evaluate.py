@@ -1,10 +1,15 @@
 """``evaluate``: train what is missing, compute every map, score it, write the folder.
 
-Writes into OUT: metrics.csv (one row per dataset x method x map; the main rows are
-l2_ae/l2, ssim_ae/ssim, vae/vae_kl, vae/vae_rp, the cross rows l2_ae/ssim and
-ssim_ae/l2 score each autoencoder with the other residual), maps.npz (format in
-reproduce/context.py), logs/<method>.csv and run.json. Each file is written under a
-temporary name and renamed; run.json comes last and marks the folder complete.
+Every method is trained once per training seed of the profile (``seeds``), on the same
+data (made with the first seed). Writes into OUT: metrics.csv (one row per dataset x
+method x map x seed; the main rows are l2_ae/l2, ssim_ae/ssim, vae/vae_kl, vae/vae_rp,
+the cross rows l2_ae/ssim and ssim_ae/l2 score each autoencoder with the other residual,
+the rows reference/knn and reference/intensity the controls of evaluation/reference.py;
+each model's row carries its trainedness, evaluation/trainedness.py), maps.npz (the first
+seed's maps; format in reproduce/context.py), histograms.npz (every seed's per-image pixel
+histograms for the bootstrap intervals, evaluation/uncertainty.py), logs/<method>.csv (the
+first seed's) and run.json. Each file is written under a temporary name and renamed;
+run.json comes last and marks the folder complete.
 """
 from __future__ import annotations
 
@@ -18,12 +23,25 @@ import pandas as pd
 
 import textures
 from evaluation.maps import anomaly_maps
+from evaluation.reference import reference_maps
 from evaluation.scoring import COLUMNS, score
+from evaluation.trainedness import trainedness
+from evaluation.uncertainty import pixel_histograms
+from evaluation.windows import extract_patches
 from reproduce import train as training
 from reproduce.profiles import check_method
 from reproduce.provenance import atomic_write_bytes, atomic_write_text, provenance
 
 MAIN_MAP = {"l2_ae": "l2", "ssim_ae": "ssim"}
+TRAINEDNESS = ("loss", "constant_loss", "loss_ratio", "nll_gain", "r2", "ssim", "spread_ratio",
+               "correlation", "kl", "active_units", "trained")
+
+
+def validation_patches(ds, profile):
+    """The defect-free validation images cut into patches at a quarter of the patch size as stride:
+    what trainedness is measured on (never seen in training)."""
+    patches, _ = extract_patches(ds.val, profile["patch_size"], profile["patch_size"] // 4)
+    return patches[..., None]
 
 
 def maps_for(model, method, images, profile, maps=None):
@@ -38,52 +56,84 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
              train_seed: int | None = None) -> pd.DataFrame:
     """Evaluate the methods on one dataset into ``out``; returns the metrics table.
 
-    The dataset is made with the profile's seed, and so are the models unless
-    ``train_seed`` is given (the same data, another training run: run-to-run noise)."""
+    The dataset is made with the profile's first seed; the models are trained with each
+    of the profile's seeds, or only with ``train_seed`` where given (the same data,
+    another training run: run-to-run noise)."""
     methods = [check_method(m) for m in methods]
     profile = training.resolve_precision(profile)
     seed = profile["seeds"][0]
-    train_seed = seed if train_seed is None else train_seed
+    train_seeds = list(profile["seeds"]) if train_seed is None else [train_seed]
     timings = {}
     t = time.time()
     ds = textures.load(spec, seed=seed, small=profile["small_data"])
     ds = ds.subset(profile["max_test_good"], profile["max_test_per_type"], profile["max_val"])
+    val_patches = validation_patches(ds, profile)
     timings["load_dataset"] = round(time.time() - t, 2)
     # run.json marks a complete folder and is written last: an older one must not vouch for
     # files this run is about to replace
     (out / "run.json").unlink(missing_ok=True)
-    rows, arrays, trained = [], {}, {}
+    rows, arrays, histograms, trained, health = [], {}, {}, {}, {}
     for method in methods:
-        t = time.time()
-        log(f"{spec}: training {method} (cached if done before)")
-        folder = training.train(ds, method, profile, seed=train_seed, data_seed=seed)
-        trained[method] = str(folder)
-        timings[f"train_{method}"] = round(time.time() - t, 2)
-        t = time.time()
-        log(f"{spec}: anomaly maps of {method} on {len(ds.test)} test + {len(ds.val)} validation images")
-        model = training.load(folder)
-        # test and validation images in one call: the model's functions are traced once
-        both = maps_for(model, method, np.concatenate([ds.test, ds.val]), profile)
-        k = len(ds.test)
-        arrays[f"recon_{method}"] = both.pop("recon")[:k]
-        for name, stacked in both.items():
-            test_map = stacked[:k]
-            metrics = score(test_map, stacked[k:], ds.masks, ds.has_mask, ds.labels,
-                            profile["min_defect_area"])
-            rows.append({"dataset": spec, "method": method, "map": name, **metrics})
-            if MAIN_MAP.get(method, name) == name:
-                arrays[name] = test_map
-                arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
-        timings[f"evaluate_{method}"] = round(time.time() - t, 2)
-        atomic_write_bytes(out / "logs" / f"{method}.csv", (Path(folder) / "log.csv").read_bytes())
-    table = pd.DataFrame(rows, columns=["dataset", "method", "map", *COLUMNS])
+        for ts in train_seeds:
+            first = ts == train_seeds[0]
+            tag = f"{method} seed {ts}"
+            t = time.time()
+            log(f"{spec}: training {tag} (cached if done before)")
+            folder = training.train(ds, method, profile, seed=ts, data_seed=seed)
+            trained[f"{method}/seed{ts}"] = str(folder)
+            timings[f"train_{method}_seed{ts}"] = round(time.time() - t, 2)
+            t = time.time()
+            log(f"{spec}: anomaly maps of {tag} on {len(ds.test)} test + {len(ds.val)} validation images")
+            model = training.load(folder)
+            fit = trainedness(model, method, val_patches)
+            health[f"{method}/seed{ts}"] = fit
+            log(f"{spec}: {tag} {'trained' if fit['trained'] else 'NOT TRAINED'}: R^2 {fit['r2']:.3f}, "
+                f"loss {fit['loss']:.4g} vs constant {fit['constant_loss']:.4g}")
+            # test and validation images in one call: the model's functions are traced once
+            both = maps_for(model, method, np.concatenate([ds.test, ds.val]), profile)
+            k = len(ds.test)
+            recon = both.pop("recon")[:k]
+            if first:
+                arrays[f"recon_{method}"] = recon
+            for name, stacked in both.items():
+                test_map = stacked[:k]
+                metrics = score(test_map, stacked[k:], ds.masks, ds.has_mask, ds.labels,
+                                profile["min_defect_area"])
+                rows.append({"dataset": spec, "method": method, "map": name, "seed": ts, **metrics,
+                             **{f"fit_{key}": fit.get(key) for key in TRAINEDNESS}})
+                histograms.setdefault(f"{method}__{name}", []).append(
+                    pixel_histograms(test_map, ds.masks, ds.has_mask))
+                if first and MAIN_MAP.get(method, name) == name:
+                    arrays[name] = test_map
+                    arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
+            timings[f"evaluate_{method}_seed{ts}"] = round(time.time() - t, 2)
+            if first:
+                atomic_write_bytes(out / "logs" / f"{method}.csv", (Path(folder) / "log.csv").read_bytes())
+    t = time.time()
+    log(f"{spec}: reference detectors (nearest training patch, naive intensity)")
+    both = reference_maps(ds.train, np.concatenate([ds.test, ds.val]), seed=seed)
+    for name, stacked in both.items():
+        test_map = stacked[:len(ds.test)]
+        metrics = score(test_map, stacked[len(ds.test):], ds.masks, ds.has_mask, ds.labels,
+                        profile["min_defect_area"])
+        rows.append({"dataset": spec, "method": "reference", "map": name, "seed": seed, **metrics})
+        histograms[f"reference__{name}"] = [pixel_histograms(test_map, ds.masks, ds.has_mask)]
+        arrays[f"reference_{name}"] = test_map
+    timings["evaluate_reference"] = round(time.time() - t, 2)
+    table = pd.DataFrame(rows, columns=["dataset", "method", "map", "seed", *COLUMNS,
+                                        *[f"fit_{key}" for key in TRAINEDNESS]])
     buffer = io.BytesIO()
     np.savez_compressed(buffer, images=ds.test, masks=ds.masks, has_mask=ds.has_mask,
                         labels=ds.labels, defect_types=np.array(ds.defect_types), **arrays)
     atomic_write_bytes(out / "maps.npz", buffer.getvalue())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, seeds=np.array(train_seeds), defect_types=np.array(ds.defect_types),
+                        **{name: np.stack(h) for name, h in histograms.items()})
+    atomic_write_bytes(out / "histograms.npz", buffer.getvalue())
     atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.7g"))
     info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
-            "seeds": list(profile["seeds"]), "train_seed": train_seed, "models": trained, "seconds": timings,
+            "seeds": list(profile["seeds"]), "train_seeds": train_seeds, "models": trained,
+            "trainedness": health, "seconds": timings,
             "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
             "train_images": int(len(ds.train)), "dataset_source": ds.source,
             "structural_types": list(ds.structural_types), **provenance()}

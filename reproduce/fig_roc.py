@@ -29,6 +29,8 @@ def _aucs(folder: Path) -> dict:
     if not path.exists():
         return {}
     df = pd.read_csv(path)
+    if "seed" in df:  # the maps drawn are the first training seed's (maps.npz)
+        df = df[df["seed"] == df["seed"].iloc[0]]
     return {(row["method"], row["map"]): float(row["pixel_auroc"]) for _, row in df.iterrows()}
 
 

@@ -97,6 +97,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
             finished(name, time.time() - t, False)
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
+              "trainedness": _trainedness(ctx, specs),
               "wall_seconds": round(time.time() - ctx.started, 1),
               "reused_evaluations": reuse_evaluations, **origin}
     previous = Path(out) / "run.json"
@@ -106,6 +107,18 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         record = old
     atomic_write_text(previous, json.dumps(record, indent=2, default=str))
     ctx.log(f"done in {(time.time() - ctx.started) / 60:.1f} min: {out}")
+
+
+def _trainedness(ctx, specs) -> dict:
+    """Per dataset, per model and seed: did it train (evaluation/trainedness.py), as its
+    evaluation's run.json recorded it."""
+    out = {}
+    for spec in specs:
+        path = ctx.eval_dir(spec) / "run.json"
+        if path.exists():
+            out[spec] = json.loads(path.read_text()).get("trainedness", {})
+    trained = [m["trained"] for models in out.values() for m in models.values()]
+    return {"models_trained": f"{sum(trained)}/{len(trained)}", "per_dataset": out}
 
 
 def _evaluate_one(spec, profile, ctx):

@@ -38,22 +38,76 @@ VAE_MARGIN = 0.02
 
 CROSS = {("l2_ae", "ssim"): "l2-AE scored with the SSIM residual",
          ("ssim_ae", "l2"): "SSIM-AE scored with the l2 residual"}
+REFERENCE = {("reference", "knn"): "reference: nearest training patch (kNN)",
+             ("reference", "intensity"): "reference: naive intensity"}
+# what a map that knows nothing scores (a random map): AUPRO's is its FPR bound / 2
+CHANCE = {"pixel_auroc": 0.5, "aupro_30": 0.15, "image_auroc": 0.5}
+PAIRS = {"ssim_minus_l2": ("ssim", "l2"), "vae_kl_minus_l2": ("vae_kl", "l2"),
+         "vae_rp_minus_l2": ("vae_rp", "l2")}
 
 
-def collect(ctx) -> pd.DataFrame:
-    """Long table of every dataset's metrics.csv: the four main (method, map) rows in
-    MAPS order (NaN where a method was not evaluated), then any other rows the
-    evaluation wrote (the cross rows: each autoencoder scored with the other residual)."""
-    rows, columns = [], list(METRICS)
+def _per_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """A metrics.csv with one row per (method, map): the mean over its seeds, with the
+    standard deviation (``<metric>_sd``), the number of seeds and of trained models."""
+    if "seed" not in df:
+        df = df.assign(seed=0)
+    rows = []
+    for (method, name), group in df.groupby(["method", "map"], sort=False):
+        row = {"method": method, "map": name, "n_seeds": int(group["seed"].nunique())}
+        for metric in METRICS:
+            if metric in group:
+                values = group[metric].astype(float)
+                row[metric] = float(values.mean())
+                row[f"{metric}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        if "fit_trained" in group and group["fit_trained"].notna().any():
+            row["n_trained"] = int(group["fit_trained"].astype(str).str.lower().eq("true").sum())
+            for key in ("fit_r2", "fit_loss_ratio", "fit_nll_gain", "fit_active_units"):
+                if key in group:
+                    row[key] = float(pd.to_numeric(group[key], errors="coerce").mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def intervals(folder: Path) -> dict:
+    """95 % bootstrap intervals (evaluation/uncertainty.py) of every map's seed-mean pixel
+    AUC and of the PAIRS differences, from ``<eval>/histograms.npz``: {name: (lo, hi)};
+    {} where the evaluation wrote none."""
+    from evaluation.uncertainty import bootstrap, interval
+
+    path = folder / "histograms.npz"
+    if not path.exists():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        counts = {key.split("__")[1]: z[key] for key in z.files
+                  if "__" in key and (key.split("__")[0], key.split("__")[1]) in
+                  {(m, n) for n, (m, _) in MAPS.items()} | set(REFERENCE)}
+    if not counts:
+        return {}
+    samples = bootstrap(counts)
+    out = {name: interval(values) for name, values in samples.items()}
+    for claim, (a, b) in PAIRS.items():
+        if a in samples and b in samples:
+            out[claim] = interval(samples[a] - samples[b])
+    return out
+
+
+def collect(ctx) -> tuple[pd.DataFrame, dict]:
+    """Long table of every dataset's metrics.csv, each (method, map) averaged over its
+    training seeds: the four main rows in MAPS order (NaN where a method was not
+    evaluated), then any other rows the evaluation wrote (the cross rows: each autoencoder
+    scored with the other residual; the reference detectors). With it, each dataset's
+    bootstrap intervals ({spec: intervals(...)})."""
+    rows, columns, bounds = [], list(METRICS), {}
     for spec in ctx.datasets:
         path = ctx.eval_dir(spec) / "metrics.csv"
         if not path.exists():
             ctx.log(f"table_auc: no {path}, dataset {spec} left out")
             continue
-        df = pd.read_csv(path)
+        df = _per_seed(pd.read_csv(path))
+        bounds[spec] = intervals(ctx.eval_dir(spec))
         columns += [c for c in df.columns if c not in KEYS and c not in columns]
         main = [(method, name, label) for name, (method, label) in MAPS.items()]
-        extra = [(m, n, CROSS.get((m, n), f"{m} / {n}"))
+        extra = [(m, n, CROSS.get((m, n)) or REFERENCE.get((m, n), f"{m} / {n}"))
                  for m, n in zip(df["method"], df["map"])
                  if (m, n) not in {(a, b) for a, b, _ in main}]
         for method, name, label in main + extra:
@@ -62,8 +116,12 @@ def collect(ctx) -> pd.DataFrame:
             for metric in columns:
                 row[metric] = (float(hit[metric].iloc[0]) if len(hit) and metric in hit
                                else math.nan)
+            low, high = ((math.nan, math.nan) if (method, name) in CROSS
+                         else bounds[spec].get(name, (math.nan, math.nan)))
+            row["pixel_auroc_lo"], row["pixel_auroc_hi"] = low, high
             rows.append(row)
-    return pd.DataFrame(rows, columns=[*KEYS, "label", *columns])
+    columns += ["pixel_auroc_lo", "pixel_auroc_hi"]
+    return pd.DataFrame(rows, columns=[*KEYS, "label", *columns]), bounds
 
 
 def _is_cross(long: pd.DataFrame) -> np.ndarray:
@@ -80,17 +138,43 @@ def _fmt(value) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
+def _cell(row, metric: str) -> str:
+    """mean, ± the standard deviation over seeds where there are several, [the 95 %
+    bootstrap interval] for the pixel AUC, and how many of the seeds' models trained
+    (evaluation/trainedness.py) where not all did."""
+    text = _fmt(row[metric])
+    sd = row.get(f"{metric}_sd", math.nan)
+    if isinstance(sd, float) and math.isfinite(sd):
+        text += f" ± {sd:.3f}"
+    if metric == "pixel_auroc" and math.isfinite(row.get("pixel_auroc_lo", math.nan)):
+        text += f" [{row['pixel_auroc_lo']:.2f}, {row['pixel_auroc_hi']:.2f}]"
+    trained, seeds = row.get("n_trained", math.nan), row.get("n_seeds", math.nan)
+    if isinstance(trained, (int, float)) and math.isfinite(trained) and trained < seeds:
+        text += f" ({int(trained)}/{int(seeds)} trained)" if trained else " (not trained)"
+    return text
+
+
 def _wide(long: pd.DataFrame, metric: str, title: str) -> str:
-    """One Markdown table for one metric: a row per dataset, a column per map, the best
-    map of each row in bold (ties: all of them)."""
+    """One Markdown table for one metric: a row per dataset, a column per map. The best
+    map of a row is in bold only where it is above chance (for the pixel AUC: its whole
+    interval) and its models trained; ties: all of them."""
     labels = [label for _, label in MAPS.values()]
     lines = [f"### {title}", "", "| dataset | " + " | ".join(labels) + " |",
              "|---" + "|---:" * len(labels) + "|"]
+    chance = CHANCE.get(metric, 0.0)
     for spec, group in _main(long).groupby("dataset", sort=False):
-        values = [float(group.loc[group["map"] == m, metric].iloc[0]) for m in MAPS]
+        rows = [group.loc[group["map"] == m].iloc[0].to_dict() for m in MAPS]
+        values = [float(r[metric]) for r in rows]
         finite = [v for v in values if math.isfinite(v)]
         best = max(finite) if finite else None
-        cells = [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v) for v in values]
+
+        def strong(r):
+            floor = r.get("pixel_auroc_lo", math.nan) if metric == "pixel_auroc" else r[metric]
+            floor = r[metric] if not math.isfinite(floor) else floor
+            return floor > chance and r.get("n_trained", 1) != 0
+
+        cells = [f"**{_cell(r, metric)}**" if best is not None and v == best and strong(r)
+                 else _cell(r, metric) for r, v in zip(rows, values)]
         lines.append(f"| {spec} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -137,10 +221,12 @@ def _diff(a, b, table):
     return None if table[a] is None or table[b] is None else round(table[a] - table[b], 4)
 
 
-def claims(long: pd.DataFrame, kinds: dict | None = None) -> dict:
+def claims(long: pd.DataFrame, kinds: dict | None = None, bounds: dict | None = None) -> dict:
     """Per dataset: the numbers behind the paper's claims, and booleans (None = n/a).
     'cross' holds each autoencoder scored with the other residual, if evaluated: it tells
-    whether a gain comes from the training loss or from the residual map."""
+    whether a gain comes from the training loss or from the residual map. With
+    ``bounds`` (collect's intervals), each difference gets its 95 % interval, and a claim
+    holds only where that interval excludes zero and the models compared trained."""
     out = {"datasets": {}, "vae_margin": VAE_MARGIN,
            "definition": {
                "ssim_minus_l2": "pixel ROC AUC of the SSIM-AE map minus that of the l2-AE map",
@@ -151,11 +237,39 @@ def claims(long: pd.DataFrame, kinds: dict | None = None) -> dict:
                "cross_pixel_auroc": "pixel AUC of each AE scored with the other residual "
                                     "(method/map), where evaluated",
                "pixel_auroc_structural": "pixel AUC on defect-free + structural-defect test "
-                                         "images only (likewise _intensity)"}}
+                                         "images only (likewise _intensity)",
+               "interval": "95 % two-level bootstrap interval (test images and training "
+                           "seeds resampled; evaluation/uncertainty.py)",
+               "ssim_beats_l2_holds": "the interval of ssim_minus_l2 lies above 0 and every "
+                                      "seed's SSIM-AE and l2-AE trained",
+               "vae_kl_beats_l2_holds": "the interval of vae_kl_minus_l2 lies above 0 and "
+                                        "the models trained (likewise vae_rp)",
+               "trained": "per map: trained models / seeds (evaluation/trainedness.py)",
+               "reference_knn": "pixel AUC of the nearest-training-patch reference detector: "
+                                "a dataset where it is not above chance does not test the claim",
+               "chance": CHANCE}}
     for spec, group in _main(long).groupby("dataset", sort=False):
         auc = {m: _num(float(group.loc[group["map"] == m, "pixel_auroc"].iloc[0])) for m in MAPS}
         pro = {m: _num(float(group.loc[group["map"] == m, "aupro_30"].iloc[0])) for m in MAPS}
         d = {"pixel_auroc": auc, "aupro_30": pro}
+        n_trained = dict(zip(group["map"], group.get("n_trained", pd.Series(np.nan, group.index))))
+        n_seeds = dict(zip(group["map"], group.get("n_seeds", pd.Series(np.nan, group.index))))
+        d["trained"] = {m: (f"{int(n_trained[m])}/{int(n_seeds[m])}"
+                            if math.isfinite(n_trained.get(m, math.nan)) else None) for m in MAPS}
+        all_trained = {m: n_trained.get(m) == n_seeds.get(m) for m in MAPS}
+        box = (bounds or {}).get(spec, {})
+        d["pixel_auroc_interval"] = {m: _pair(box.get(m)) for m in MAPS}
+        for claim, (a, b) in PAIRS.items():
+            d[f"{claim}_interval"] = _pair(box.get(claim))
+            low = box.get(claim, (math.nan,))[0]
+            holds = math.isfinite(low) and low > 0 and all_trained[a] and all_trained[b]
+            d[f"{claim.replace('_minus_', '_beats_')}_holds"] = (
+                None if claim not in box else bool(holds))
+        ref = long[(long["dataset"] == spec) & (long["method"] == "reference")]
+        d["reference"] = {n: {"pixel_auroc": _num(v), "interval": _pair(box.get(n))}
+                          for n, v in zip(ref["map"], ref["pixel_auroc"])}
+        if "knn" in box:
+            d["dataset_tests_claim"] = box["knn"][0] > CHANCE["pixel_auroc"]
         d["ssim_minus_l2"] = _diff("ssim", "l2", auc)
         d["ssim_minus_l2_aupro"] = _diff("ssim", "l2", pro)
         d["ssim_beats_l2"] = None if d["ssim_minus_l2"] is None else d["ssim_minus_l2"] > 0
@@ -177,6 +291,9 @@ def claims(long: pd.DataFrame, kinds: dict | None = None) -> dict:
     out["summary"] = {
         "n_datasets": len(out["datasets"]),
         "n_ssim_beats_l2": sum(bool(d["ssim_beats_l2"]) for d in out["datasets"].values()),
+        "n_ssim_beats_l2_holds": sum(bool(d.get("ssim_beats_l2_holds"))
+                                     for d in out["datasets"].values()),
+        "models_trained": _trained_count(long),
         "mean_ssim_minus_l2": round(sum(diffs) / len(diffs), 4) if diffs else None,
         "n_vae_kl_not_better_than_l2": sum(bool(d["vae_kl_not_better_than_l2"])
                                            for d in out["datasets"].values()),
@@ -186,9 +303,72 @@ def claims(long: pd.DataFrame, kinds: dict | None = None) -> dict:
     return out
 
 
+def _pair(bound):
+    return None if bound is None else [round(bound[0], 4), round(bound[1], 4)]
+
+
+def _trained_count(long: pd.DataFrame) -> str | None:
+    """'trained / all' models over the datasets, one count per (method, seed): the l2-AE
+    and SSIM-AE rows of MAPS and the VAE once (its two maps share a model)."""
+    rows = _main(long)
+    rows = rows[rows["map"] != "vae_kl"]
+    if "n_trained" not in rows or rows["n_trained"].isna().all():
+        return None
+    return f"{int(rows['n_trained'].sum())}/{int(rows['n_seeds'].sum())}"
+
+
+def _trainedness_md(long: pd.DataFrame) -> list[str]:
+    """Did each model learn? Means over seeds of its validation R^2 and its loss against
+    the best constant patch's (evaluation/trainedness.py)."""
+    rows = _main(long)
+    rows = rows[rows["map"] != "vae_kl"]
+    if "n_trained" not in rows or rows["n_trained"].isna().all():
+        return []
+    md = ["## Did every model train?", "",
+          "On patches of the defect-free validation images, never trained on. R^2 = 1 - "
+          "SSE(x, reconstruction) / SSE(x, best constant patch); loss ratio = the model's "
+          "loss / the best constant patch's (l2-AE, SSIM-AE); for the VAE the negative "
+          "ELBO's gain over the best constant Gaussian in nats per pixel, and its active "
+          "latent units. Trained: loss ratio <= 0.9 (VAE: gain >= 0.05 nats/pixel) and a "
+          "reconstruction spread >= 0.3x the input's (not flat). Means over seeds.", "",
+          "| dataset | model | trained | R^2 | loss ratio / VAE gain | VAE active units |",
+          "|---|---|---:|---:|---:|---:|"]
+    for _, r in rows.iterrows():
+        name = "VAE" if r["method"] == "vae" else r["label"]
+        ratio = r.get("fit_nll_gain") if r["method"] == "vae" else r.get("fit_loss_ratio")
+        units = _fmt(r.get("fit_active_units")) if r["method"] == "vae" else ""
+        md.append(f"| {r['dataset']} | {name} | {int(r['n_trained'])}/{int(r['n_seeds'])} | "
+                  f"{_fmt(r.get('fit_r2'))} | {_fmt(ratio)} | {units} |")
+    return md + [""]
+
+
+def _reference_md(long: pd.DataFrame) -> list[str]:
+    """The controls: detectors that learn nothing by gradient descent."""
+    ref = long[long["method"] == "reference"]
+    if ref.empty:
+        return []
+    md = ["## Controls: can this dataset's defects be found at all?", "",
+          "Two detectors that learn nothing by gradient descent (evaluation/reference.py). "
+          "The nearest-training-patch distance is the upper reference: where it is not "
+          "above chance, the dataset does not test the paper's claim; where it succeeds "
+          "and an autoencoder does not, the autoencoder is the weak part. The naive "
+          "intensity detector is the lower reference. Pixel ROC AUC [95 % interval over "
+          "test images] / AUPRO.", "",
+          "| dataset | " + " | ".join(REFERENCE.values()) + " |",
+          "|---" + "|---:" * len(REFERENCE) + "|"]
+    for spec, group in ref.groupby("dataset", sort=False):
+        cells = []
+        for method, name in REFERENCE:
+            hit = group[group["map"] == name]
+            cells.append(f"{_cell(hit.iloc[0].to_dict(), 'pixel_auroc')} / "
+                         f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
+        md.append(f"| {spec} | " + " | ".join(cells) + " |")
+    return md + [""]
+
+
 def run(ctx) -> list[Path]:
     ctx.out.mkdir(parents=True, exist_ok=True)
-    long = collect(ctx)
+    long, bounds = collect(ctx)
     if long.empty:
         raise RuntimeError("table_auc: no metrics.csv found for any dataset of this run: "
                            "run the evaluation first")
@@ -197,7 +377,13 @@ def run(ctx) -> list[Path]:
     atomic_write_text(csv_path, long.to_csv(index=False, float_format="%.4f"))
     md = ["# Results: anomaly maps x datasets", "",
           "Pixel-level metrics pooled over all test images with masks (the paper's "
-          "protocol: every pixel one sample). Best map per dataset in bold. "
+          "protocol: every pixel one sample). Each cell: the mean over the training seeds "
+          "± their standard deviation; for the pixel ROC AUC also [the 95 % interval of "
+          "that mean, resampling test images and seeds] (evaluation/uncertainty.py); "
+          "'(k/n trained)' where not every seed's model learned more than a constant "
+          "output (evaluation/trainedness.py): its numbers measure an untrained model. "
+          "Best map per dataset in bold, only where it is above chance (pixel AUC and "
+          "image AUC 0.5, AUPRO 0.15) and trained. "
           "Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).", "",
           *[_wide(long, m, t) for m, t in PIXEL_METRICS],
           "## Image-level detection and segmentation at the validation threshold", "",
@@ -221,6 +407,7 @@ def run(ctx) -> list[Path]:
                              f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
             md.append(f"| {spec} | " + " | ".join(cells) + " |")
         md.append("")
+    md += _trainedness_md(long) + _reference_md(long)
     kinds = {spec: by_kind(ctx, spec) for spec in long["dataset"].unique()}
     if any(kinds.values()):
         labels = [label for _, label in MAPS.values()]
@@ -242,7 +429,7 @@ def run(ctx) -> list[Path]:
         md.append("")
     md.append(published.markdown())
     atomic_write_text(md_path, "\n".join(md))
-    found = claims(long, kinds)
+    found = claims(long, kinds, bounds)
     atomic_write_text(claims_path, json.dumps(found, indent=2, allow_nan=False) + "\n")
     for spec, d in found["datasets"].items():
         ctx.log(f"table_auc: {spec}: pixel AUC l2 {_fmt(d['pixel_auroc']['l2'])}, "

@@ -25,7 +25,7 @@ import tensorflow as tf
 from losses.l2 import l2_loss
 from losses.ssim import ssim_loss, ssim_loss_fast
 from models.autoencoder import build_autoencoder
-from models.vae import build_vae
+from models.vae import KLWarmUp, build_vae
 from reproduce.profiles import TRAINING_KEYS, check_method
 from reproduce.provenance import atomic_write_text, provenance
 from textures.patches import patch_dataset
@@ -75,16 +75,20 @@ def model_dir(spec: str, seed: int, method: str, profile: dict, data_seed: int |
 
 def build(method: str, profile: dict):
     """The model for a method, compiled with the paper's optimiser settings."""
-    optimizer = keras.optimizers.Adam(profile["learning_rate"], weight_decay=profile["weight_decay"])
     size = dict(latent_dim=profile["latent_dim"], patch_size=profile["patch_size"])
-    if method == "vae":
-        model = build_vae(**size)
-        model.compile(optimizer=optimizer)
-    else:
-        model = build_autoencoder(**size)
-        ssim = ssim_loss_fast if profile["ssim_loss"] == "fast" else ssim_loss
-        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim)
+    model = build_vae(**size) if method == "vae" else build_autoencoder(**size)
+    compile_for(model, method, profile)
     return model
+
+
+def compile_for(model, loss: str, profile: dict) -> None:
+    """Compile with a fresh Adam (the paper's optimiser) and the loss of method ``loss``."""
+    optimizer = keras.optimizers.Adam(profile["learning_rate"], weight_decay=profile["weight_decay"])
+    if loss == "vae":
+        model.compile(optimizer=optimizer)  # the VAE's train_step holds its loss
+    else:
+        ssim = ssim_loss_fast if profile["ssim_loss"] == "fast" else ssim_loss
+        model.compile(optimizer=optimizer, loss=l2_loss if loss == "l2_ae" else ssim)
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -96,6 +100,21 @@ class StopOnNaN(keras.callbacks.Callback):
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
             self.bad_epoch = epoch + 1
             self.model.stop_training = True
+
+
+class PauseForTests(keras.callbacks.Callback):
+    """Test hook, off unless ``SSIM_AE_TEST_PAUSE_AFTER_EPOCH=N`` is set: after epoch N is
+    backed up, write ``<work>/paused`` and wait there for the test's signal, so that an
+    interruption lands at a known epoch whatever the machine's speed."""
+
+    def __init__(self, work: Path):
+        super().__init__()
+        self.work, self.after = work, int(os.environ.get("SSIM_AE_TEST_PAUSE_AFTER_EPOCH", 0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.after and epoch + 1 == self.after:
+            (self.work / "paused").touch()
+            time.sleep(600)
 
 
 def set_precision(precision: str) -> None:
@@ -161,7 +180,10 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
         batches = batches.map(lambda x: (x, x))
     nan = StopOnNaN()
     callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), double_checkpoint=True),
-                 keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), nan]
+                 keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), nan,
+                 PauseForTests(work)]  # last: after the epoch's backup
+    if method == "vae":
+        callbacks.insert(0, KLWarmUp(profile["kl_warmup_epochs"]))
     model.fit(batches, epochs=profile["epochs"], steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stdout.isatty() else 2)
     if nan.bad_epoch is not None:

@@ -175,6 +175,9 @@ def test_unknown_method_through_train(tmp_path):
      ["unknown profile 'huge'", "paper, cpu, smoke"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke", "--epochs", "0",
       "--out", "{tmp}/out"], ["--epochs", "0"]),
+    (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke", "--seeds", "0,x",
+      "--out", "{tmp}/out"], ["--seeds", "0,x", "distinct seeds"]),
+    (["all", "--profile", "smoke", "--seeds", "1,1", "--out", "{tmp}/out"], ["--seeds", "1,1"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke",
       "--out", "/proc/forbidden/out"], ["/proc/forbidden/out"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke"], ["--out"]),  # argparse
