@@ -81,7 +81,8 @@ def nn_distances(queries: np.ndarray, bank: np.ndarray, k: int = 1,
     q = np.asarray(queries, np.float32)
     b = np.asarray(bank, np.float32)
     k = min(int(k), len(b))
-    rhs = np.ascontiguousarray(np.concatenate([-2 * b, np.einsum("ij,ij->i", b, b)[:, None]], 1).T)
+    b_sq = np.einsum("ij,ij->i", b, b)[:, None]
+    rhs = np.ascontiguousarray(np.concatenate([-2 * b, b_sq], axis=1).T)
     out = np.empty(len(q), np.float32)
     for s in range(0, len(q), chunk):
         qc = q[s:s + chunk]

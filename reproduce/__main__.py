@@ -186,7 +186,7 @@ def parser():
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
     q.add_argument("--out", default="results")
     q.add_argument("--only", help="run one experiment (comma-separated names allowed)")
-    q.add_argument("--datasets", help="comma-separated dataset specs (default: the six built-in)")
+    q.add_argument("--datasets", help="comma-separated dataset specs (default: fabric1,fabric2,nanofibres,brick)")
     q.add_argument("--reuse-evaluations", action="store_true",
                    help="with --only: draw tables and figures from the evaluation folders "
                         "already in OUT/eval instead of evaluating again")

@@ -50,7 +50,7 @@ def _select(only):
 
 def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None,
         reuse_evaluations: bool = False):
-    specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.BUILTIN)
+    specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.DEFAULT_RUN)
     profile = resolve_precision(profile)  # once, before any worker starts
     ctx = Context(out=Path(out), profile=profile, datasets=specs)
     stages = _select(only)

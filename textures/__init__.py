@@ -24,9 +24,12 @@ from .dataset import TextureDataset
 from .errors import InputError
 
 BUILTIN = ("fabric1", "fabric2", "nanofibres", "brick", "grass", "gravel")
+# what the reproduction evaluates by default: grass and gravel are left out because a
+# nearest-training-window detector does not find their planted defects (README, Datasets)
+DEFAULT_RUN = ("fabric1", "fabric2", "nanofibres", "brick")
 FOLDER_KINDS = ("mvtec", "folder", "nanotwice", "visapp")
 
-__all__ = ["BUILTIN", "FOLDER_KINDS", "InputError", "TextureDataset", "load"]
+__all__ = ["BUILTIN", "DEFAULT_RUN", "FOLDER_KINDS", "InputError", "TextureDataset", "load"]
 
 
 def load(spec: str, seed: int = 0, small: bool = False) -> TextureDataset:

@@ -48,6 +48,26 @@ def match_stats(src: np.ndarray, ref: np.ndarray, region: np.ndarray) -> np.ndar
     return (src - s.mean()) / max(s.std(), 1e-6) * r.std() + r.mean()
 
 
+def compress(img: np.ndarray, rng: np.random.Generator, center: tuple[float, float],
+             factor: tuple[float, float] = (2.5, 3.5)) -> np.ndarray:
+    """``img`` squeezed about ``center`` along a random direction by a random factor in
+    ``factor`` (a region pressed together: its grain crowded into a fraction of its width).
+
+    Every pixel's value is read ``factor`` times farther from ``center`` along the
+    direction (bilinear, borders reflected), so the texture's own pixels reappear in the
+    same proportions, only packed closer: a structural change, not an intensity one."""
+    h, w = img.shape
+    cy, cx = center
+    th = rng.uniform(0, np.pi)
+    f = rng.uniform(*factor)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    c, s = np.cos(th), np.sin(th)
+    u = ((xx - cx) * c + (yy - cy) * s) * f  # stretched coordinate along the direction
+    v = -(xx - cx) * s + (yy - cy) * c
+    return ndi.map_coordinates(img, [cy + u * s + v * c, cx + u * c - v * s], order=1,
+                               mode="reflect")
+
+
 def change_mask(clean: np.ndarray, defective: np.ndarray, near: np.ndarray,
                 thr: float = 0.03, close: int = 5) -> np.ndarray:
     """Pixels whose local (3x3-ish) change exceeds ``thr``, near the planted region,
