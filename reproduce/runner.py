@@ -33,7 +33,7 @@ BEFORE = ("table1", "fig_ssim_components", "fig_datasets")
 AFTER = ("table_auc", "fig_roc", "fig_qualitative", "fig_training")
 EXPERIMENTS = BEFORE + ("evaluate",) + AFTER
 # rough cost of one dataset's evaluation relative to the rest, for the first ETA
-_FIRST_GUESS_S = {"smoke": 20, "cpu": 500, "paper": 3000}
+_FIRST_GUESS_S = {"smoke": 20, "cpu": 1000, "paper": 3000}
 
 
 def _select(only):
