@@ -1,12 +1,14 @@
 """On-disk cache of generated datasets, so each built-in dataset is made once per seed.
 
-Files are ``<spec>-seed<seed>-<full|small>-v<VERSION>.npz`` under ``$SSIM_AE_CACHE`` or
-``<repo>/.cache/datasets/``. Changing a generator means bumping ``VERSION`` in the module
-that generates, which makes every old file a miss. Written to a temporary name and then
+Files are ``<spec>-seed<seed>-<full|small>-v<VERSION>-<source>.npz`` under
+``$SSIM_AE_CACHE`` or ``<repo>/.cache/datasets/``, where ``<source>`` hashes the code of
+this package: any edit of a generator makes every old file a miss, whether or not its
+``VERSION`` was bumped (an unbumped edit once served stale defects). Written to a temporary name and then
 renamed, so an interrupted run never leaves a half file that looks complete.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -27,10 +29,18 @@ def cache_dir() -> Path:
     return Path(__file__).resolve().parent.parent / ".cache" / "datasets"
 
 
+def source_hash() -> str:
+    """Hash of every module of this package, the generators' code."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def cached(spec: str, seed: int, small: bool, version: int,
            make: Callable[[], TextureDataset]) -> TextureDataset:
     """Return the dataset from the cache, or make it, store it and return it."""
-    path = cache_dir() / f"{spec}-seed{seed}-{'small' if small else 'full'}-v{version}.npz"
+    path = cache_dir() / f"{spec}-seed{seed}-{'small' if small else 'full'}-v{version}-{source_hash()}.npz"
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
