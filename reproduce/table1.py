@@ -60,7 +60,8 @@ def _shape(shape, latent_dim):
 def _conv_rows(keras_model, part):
     """Every convolution of a Keras (sub)model: name, output shape, kernel, stride,
     padding, activation (a LeakyReLU layer named '<conv>_lrelu' counts as its activation;
-    the VAE's 'bounded_log_var' is the scaled tanh after the log-variance output)."""
+    the VAE's 'bounded_log_var' and 'bounded_z_log_var' are the scaled tanh after the
+    decoder's and the encoder's log-variance outputs)."""
     names = {layer.name for layer in keras_model.layers}
     rows = []
     for layer in keras_model.layers:
@@ -71,6 +72,8 @@ def _conv_rows(keras_model, part):
             activation = LRELU
         elif layer.name == "convT5_log_var" and "bounded_log_var" in names:
             activation = "6 tanh(x / 6)"
+        elif layer.name == "conv9_log_var" and "bounded_z_log_var" in names:
+            activation = "10 tanh(x / 10)"
         rows.append({"part": part, "layer": layer.name,
                      "output shape": "x".join(str(s) for s in layer.output.shape[1:]),
                      "kernel": "x".join(str(k) for k in layer.kernel_size),
@@ -121,7 +124,7 @@ def architecture_rows(latent_dim=100, patch_size=128):
             if keep is not None and row["layer"] not in keep:
                 continue
             paper = _paper_row(VAE_HEADS.get(row["layer"], row["layer"]), latent_dim)
-            if row["layer"] == "convT5_log_var" and paper is not None:
+            if row["layer"] in ("convT5_log_var", "conv9_log_var") and paper is not None:
                 paper = {**paper, "activation": "not LeakyReLU"}
             row = {"model": model_name, **row, "paper": _paper_text(paper)}
             if patch_size != 128:
