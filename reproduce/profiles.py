@@ -3,22 +3,22 @@
 - ``paper``: the paper's schedule (docs/PAPER_NOTES.md, re-implementations): 200 epochs of 10,000
   random 128 x 128 patches, batch 128, Adam 2e-4, weight decay 1e-5, d = 100. For a GPU:
   on a 2-core CPU this is 3-4 hours per model.
-- ``cpu`` (the default): what a 2-core CPU can do in about 90 minutes for 6 datasets x
-  3 models x 3 training seeds. 20 epochs of 1,024 patches per model at batch 32 and
+- ``cpu`` (the default): what a 2-core CPU can do in under an hour for 4 datasets x
+  3 models x 3 training seeds (48.2 minutes on a 2-core AMD EPYC with AVX-512 and
+  AVX512-BF16, results/run.json). 20 epochs of 1,024 patches per model at batch 32 and
   learning rate 1e-3: 640 updates, where the paper's schedule has 15,600. Earlier
   calibration (docs/PAPER_NOTES.md, budget) found 45k-90k patches at batch 128 necessary
   with Keras' default initialisation; most of that was spent on the flat-output plateau
   that the variance-preserving initialisation (models/autoencoder.py) removes. With it,
-  640 updates train the l2-AE, the SSIM-AE and the VAE on the woven fabrics, the SSIM-AE
-  on brick and nanofibres (each measured on validation patches, evaluation/trainedness.py;
-  results/README.md says which models of the committed run trained). The patches are
+  640 updates train 31 of the 36 models of the default run (measured on validation
+  patches, evaluation/trainedness.py; results/README.md names the five that did not). The patches are
   turned and flipped by the square's eight symmetries (textures/patches.py): with
   rotations at any angle the SSIM-AE left its plateau four times later
   (results/extra/fabric2_any_angle). The VAE warms up over its first 10 epochs
   (models/vae.py). Three training seeds on the same data give the seed spread of every
   number. The test sets are subsampled (4 defect-free + 2 per defect type, 4 validation
   images) to keep the sliding-window evaluation short. On a CPU without AVX-512 (Zen 3,
-  AVX2) training is about 3.5x slower: ``--epochs 7`` or one seed per run there.
+  AVX2) training is about 3.5x slower: ``--seeds 0`` keeps such a run near an hour.
 - ``smoke``: the whole pipeline in about 1.5 minutes on small data, for the tests:
   4 training steps per model, windows at stride 64, two datasets evaluated at once (its
   cost is mostly tracing TensorFlow functions, which runs on one core).
