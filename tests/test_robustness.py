@@ -126,7 +126,7 @@ def test_evaluate_twice_gives_the_same_metrics(tmp_path):
         finish(start_cli(["evaluate", "--dataset", "fabric1", "--methods", "l2_ae",
                           "--profile", "smoke", "--out", out], cache))
         return pd.read_csv(out / "metrics.csv"), np.load(out / "maps.npz"), \
-            json.loads((out / "run.json").read_text())["models"]["l2_ae"]
+            json.loads((out / "run.json").read_text())["models"]["l2_ae/seed0"]
 
     first, maps, model = evaluate(tmp_path / "cache", tmp_path / "a")
     for cache, out in [(tmp_path / "cache", tmp_path / "b"),      # the cached model
