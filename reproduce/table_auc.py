@@ -354,16 +354,23 @@ def _reference_md(long: pd.DataFrame) -> list[str]:
           "and an autoencoder does not, the autoencoder is the weak part. The naive "
           "intensity detector is the lower reference. Pixel ROC AUC [95 % interval over "
           "test images] / AUPRO.", "",
-          "| dataset | " + " | ".join(REFERENCE.values()) + " |",
-          "|---" + "|---:" * len(REFERENCE) + "|"]
-    for spec, group in ref.groupby("dataset", sort=False):
-        cells = []
-        for method, name in REFERENCE:
-            hit = group[group["map"] == name]
-            cells.append(f"{_cell(hit.iloc[0].to_dict(), 'pixel_auroc')} / "
-                         f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
-        md.append(f"| {spec} | " + " | ".join(cells) + " |")
+          *_auc_aupro_rows(ref, REFERENCE, lambda row: _cell(row, "pixel_auroc"))]
     return md + [""]
+
+
+def _auc_aupro_rows(rows: pd.DataFrame, columns: dict, auc) -> list[str]:
+    """A Markdown table: a row per dataset, a column per (method, map) of ``columns``
+    (header: its label), each cell 'pixel AUC / AUPRO' with the AUC written by ``auc``."""
+    md = ["| dataset | " + " | ".join(columns.values()) + " |",
+          "|---" + "|---:" * len(columns) + "|"]
+    for spec, group in rows.groupby("dataset", sort=False):
+        cells = []
+        for method, name in columns:
+            hit = group[(group["method"] == method) & (group["map"] == name)]
+            cells.append(f"{auc(hit.iloc[0].to_dict())} / {_fmt(float(hit['aupro_30'].iloc[0]))}"
+                         if len(hit) else "n/a")
+        md.append(f"| {spec} | " + " | ".join(cells) + " |")
+    return md
 
 
 def run(ctx) -> list[Path]:
@@ -397,16 +404,7 @@ def run(ctx) -> list[Path]:
         md += ["## Loss or residual? Each autoencoder scored with the other residual", "",
                "Pixel ROC AUC / AUPRO. With the main table: the l2-AE and SSIM-AE columns "
                "there are each model with its own residual.", "",
-               "| dataset | " + " | ".join(CROSS.values()) + " |",
-               "|---" + "|---:" * len(CROSS) + "|"]
-        for spec, group in cross.groupby("dataset", sort=False):
-            cells = []
-            for method, name in CROSS:
-                hit = group[(group["method"] == method) & (group["map"] == name)]
-                cells.append(f"{_fmt(float(hit['pixel_auroc'].iloc[0]))} / "
-                             f"{_fmt(float(hit['aupro_30'].iloc[0]))}" if len(hit) else "n/a")
-            md.append(f"| {spec} | " + " | ".join(cells) + " |")
-        md.append("")
+               *_auc_aupro_rows(cross, CROSS, lambda row: _fmt(row["pixel_auroc"])), ""]
     md += _trainedness_md(long) + _reference_md(long)
     kinds = {spec: by_kind(ctx, spec) for spec in long["dataset"].unique()}
     if any(kinds.values()):
