@@ -248,6 +248,7 @@ def default_run_wall_s(path: Path):
 
 def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     repeats = max(3, repeats)
+    origin = provenance()  # the code measured: commit, packages, host
     result = {"train": train_throughput(repeats), "sampler": sampler_throughput(repeats),
               "segment": segment_cost(repeats)}
     macs = forward_macs(build("l2_ae", profiles.get("cpu")))
@@ -260,6 +261,7 @@ def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     result["default_wall_s"] = default_run_wall_s(REPO / "results" / "run.json")
     result["host"] = host()
     result["host"]["native_bf16"], result["host"]["bf16_how"] = native_bf16()
+    result["git_commit"], result["packages"] = origin["git_commit"], origin["packages"]
     atomic_write_text(out / "benchmark.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "benchmark.md", markdown(result))
     return result
@@ -280,7 +282,8 @@ def markdown(r) -> str:
              "repetitions after a warm-up, range in brackets. Host: "
              f"{r['host']['cpu']}, {r['host']['cores']} cores, TensorFlow {r['host']['tensorflow']}, "
              f"Keras {r['host']['keras']}, oneDNN {r['host']['onednn']}, XLA "
-             f"{'on' if r['host']['xla_jit'] else 'off'}.", "",
+             f"{'on' if r['host']['xla_jit'] else 'off'}. Commit: "
+             f"{r.get('git_commit', 'not recorded')}.", "",
              "## Training throughput (128 x 128 patches, batch 128)", "",
              "| method | precision | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
              "|---|---|---|---|---|---|"]
