@@ -61,7 +61,7 @@ def bootstrap(counts_by_map, replicates=REPLICATES, seed=0):
         images = rng.integers(0, k, k)
         for name, counts in counts_by_map.items():
             seeds = rng.integers(0, len(counts), len(counts))
-            out[name][r] = np.mean(auroc_from_counts(counts[seeds][:, images].sum(axis=1)))
+            out[name][r] = seed_mean_auroc(counts[seeds][:, images])
     return out
 
 

@@ -52,6 +52,14 @@ def maps_for(model, method, images, profile, maps=None):
                         maps=maps)
 
 
+def _scored(stacked, ds, profile):
+    """Maps of the test images followed by the validation images -> the test maps, their
+    metrics (threshold from the validation maps) and their pixel histograms."""
+    test_map, val_map = stacked[:len(ds.test)], stacked[len(ds.test):]
+    metrics = score(test_map, val_map, ds.masks, ds.has_mask, ds.labels, profile["min_defect_area"])
+    return test_map, metrics, pixel_histograms(test_map, ds.masks, ds.has_mask)
+
+
 def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
              train_seed: int | None = None) -> pd.DataFrame:
     """Evaluate the methods on one dataset into ``out``; returns the metrics table.
@@ -96,13 +104,10 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
             if first:
                 arrays[f"recon_{method}"] = recon
             for name, stacked in both.items():
-                test_map = stacked[:k]
-                metrics = score(test_map, stacked[k:], ds.masks, ds.has_mask, ds.labels,
-                                profile["min_defect_area"])
+                test_map, metrics, counts = _scored(stacked, ds, profile)
                 rows.append({"dataset": spec, "method": method, "map": name, "seed": ts, **metrics,
                              **{f"fit_{key}": fit.get(key) for key in TRAINEDNESS}})
-                histograms.setdefault(f"{method}__{name}", []).append(
-                    pixel_histograms(test_map, ds.masks, ds.has_mask))
+                histograms.setdefault(f"{method}__{name}", []).append(counts)
                 if first and MAIN_MAP.get(method, name) == name:
                     arrays[name] = test_map
                     arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
@@ -113,11 +118,9 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
     log(f"{spec}: reference detectors (nearest training patch, naive intensity)")
     both = reference_maps(ds.train, np.concatenate([ds.test, ds.val]), seed=seed)
     for name, stacked in both.items():
-        test_map = stacked[:len(ds.test)]
-        metrics = score(test_map, stacked[len(ds.test):], ds.masks, ds.has_mask, ds.labels,
-                        profile["min_defect_area"])
+        test_map, metrics, counts = _scored(stacked, ds, profile)
         rows.append({"dataset": spec, "method": "reference", "map": name, "seed": seed, **metrics})
-        histograms[f"reference__{name}"] = [pixel_histograms(test_map, ds.masks, ds.has_mask)]
+        histograms[f"reference__{name}"] = [counts]
         arrays[f"reference_{name}"] = test_map
     timings["evaluate_reference"] = round(time.time() - t, 2)
     table = pd.DataFrame(rows, columns=["dataset", "method", "map", "seed", *COLUMNS,

@@ -77,10 +77,10 @@ def intervals(folder: Path) -> dict:
     path = folder / "histograms.npz"
     if not path.exists():
         return {}
+    wanted = [(method, name) for name, (method, _) in MAPS.items()] + list(REFERENCE)
     with np.load(path, allow_pickle=False) as z:
-        counts = {key.split("__")[1]: z[key] for key in z.files
-                  if "__" in key and (key.split("__")[0], key.split("__")[1]) in
-                  {(m, n) for n, (m, _) in MAPS.items()} | set(REFERENCE)}
+        counts = {name: z[f"{method}__{name}"] for method, name in wanted
+                  if f"{method}__{name}" in z.files}
     if not counts:
         return {}
     samples = bootstrap(counts)

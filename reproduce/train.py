@@ -33,8 +33,8 @@ from textures.patches import patch_dataset
 REPO = Path(__file__).resolve().parent.parent
 # The source that determines a trained model: the network, the losses, the data and their
 # sampler (every file of these folders, at any depth), and this module (the optimiser,
-# compile, the fit loop, the trainedness measurement). Figures, tables and evaluation do
-# not change a trained model and are not hashed.
+# compile, the fit loop). Figures, tables and evaluation (trainedness included) do not
+# change a trained model and are not hashed.
 MODEL_CODE = ("models", "losses", "textures", "reproduce/train.py")
 
 
@@ -81,14 +81,14 @@ def build(method: str, profile: dict):
     return model
 
 
-def compile_for(model, loss: str, profile: dict) -> None:
-    """Compile with a fresh Adam (the paper's optimiser) and the loss of method ``loss``."""
+def compile_for(model, method: str, profile: dict) -> None:
+    """Compile with a fresh Adam (the paper's optimiser) and the method's loss."""
     optimizer = keras.optimizers.Adam(profile["learning_rate"], weight_decay=profile["weight_decay"])
-    if loss == "vae":
+    if method == "vae":
         model.compile(optimizer=optimizer)  # the VAE's train_step holds its loss
     else:
         ssim = ssim_loss_fast if profile["ssim_loss"] == "fast" else ssim_loss
-        model.compile(optimizer=optimizer, loss=l2_loss if loss == "l2_ae" else ssim)
+        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim)
 
 
 class StopOnNaN(keras.callbacks.Callback):
