@@ -10,7 +10,7 @@ threshold chosen on defect-free validation images (never on the test set), with 
 oracle F1 (best threshold on the test set) as an upper bound for reference.
 
 Writes ``table_auc.csv`` (long: dataset, method, map, label and every metric),
-``table_auc.md`` (wide, best map per dataset and metric in bold, then the published
+``table_auc.md`` (wide, a map in bold where it leads by more than its interval, then the published
 numbers from other data in their own section) and ``claims.json``: per dataset, the
 numbers behind the paper's claims (SSIM minus l2 pixel AUC; whether the VAE maps do no
 better than l2, i.e. within l2 + 0.02), so a report can cite them.
@@ -88,7 +88,16 @@ def intervals(folder: Path) -> dict:
     for claim, (a, b) in PAIRS.items():
         if a in samples and b in samples:
             out[claim] = interval(samples[a] - samples[b])
+    for a in MAPS:  # every ordered pair of main maps, for the bold rule of _wide
+        for b in MAPS:
+            if a != b and a in samples and b in samples:
+                out[_versus(a, b)] = interval(samples[a] - samples[b])
     return out
+
+
+def _versus(a: str, b: str) -> str:
+    """The key of the interval of map a's pixel AUC minus map b's in intervals()."""
+    return f"{a} - {b}"
 
 
 def collect(ctx) -> tuple[pd.DataFrame, dict]:
@@ -154,29 +163,39 @@ def _cell(row, metric: str) -> str:
     return text
 
 
-def _wide(long: pd.DataFrame, metric: str, title: str) -> str:
-    """One Markdown table for one metric: a row per dataset, a column per map. The best
-    map of a row is in bold only where it is above chance (for the pixel AUC: its whole
-    interval) and its models trained; ties: all of them."""
+def _wide(long: pd.DataFrame, metric: str, title: str, bounds: dict | None = None) -> str:
+    """One Markdown table for one metric: a row per dataset, a column per map, the leader
+    in bold where :func:`_leader` finds one."""
     labels = [label for _, label in MAPS.values()]
     lines = [f"### {title}", "", "| dataset | " + " | ".join(labels) + " |",
              "|---" + "|---:" * len(labels) + "|"]
-    chance = CHANCE.get(metric, 0.0)
     for spec, group in _main(long).groupby("dataset", sort=False):
         rows = [group.loc[group["map"] == m].iloc[0].to_dict() for m in MAPS]
-        values = [float(r[metric]) for r in rows]
-        finite = [v for v in values if math.isfinite(v)]
-        best = max(finite) if finite else None
-
-        def strong(r):
-            floor = r.get("pixel_auroc_lo", math.nan) if metric == "pixel_auroc" else r[metric]
-            floor = r[metric] if not math.isfinite(floor) else floor
-            return floor > chance and r.get("n_trained", 1) != 0
-
-        cells = [f"**{_cell(r, metric)}**" if best is not None and v == best and strong(r)
-                 else _cell(r, metric) for r, v in zip(rows, values)]
+        lead = _leader(rows, metric, (bounds or {}).get(spec, {}))
+        cells = [f"**{_cell(r, metric)}**" if m == lead else _cell(r, metric)
+                 for m, r in zip(MAPS, rows)]
         lines.append(f"| {spec} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _leader(rows: list[dict], metric: str, box: dict) -> str | None:
+    """The map that leads a dataset's row by more than the uncertainty, else None. Only the
+    pixel ROC AUC has an interval over test images and seeds, so only it can have a
+    leader: the best map, whose difference from the second best has a 95 % interval
+    (intervals()) above 0, whose own interval lies above chance, and whose models all
+    trained."""
+    if metric != "pixel_auroc":
+        return None
+    ranked = sorted(((r[metric], m, r) for m, r in zip(MAPS, rows) if math.isfinite(r[metric])),
+                    key=lambda t: t[0], reverse=True)
+    if len(ranked) < 2:
+        return None
+    (_, best, row), (_, second, _) = ranked[:2]
+    low = box.get(_versus(best, second), (math.nan,))[0]
+    trained = row.get("n_trained", math.nan) == row.get("n_seeds", math.nan) or \
+        not math.isfinite(row.get("n_trained", math.nan))
+    above = row.get("pixel_auroc_lo", math.nan) > CHANCE[metric]
+    return best if math.isfinite(low) and low > 0 and trained and above else None
 
 
 def _num(value):
@@ -389,16 +408,19 @@ def run(ctx) -> list[Path]:
           "that mean, resampling test images and seeds] (evaluation/uncertainty.py); "
           "'(k/n trained)' where not every seed's model learned more than a constant "
           "output (evaluation/trainedness.py): its numbers measure an untrained model. "
-          "Best map per dataset in bold, only where it is above chance (pixel AUC and "
-          "image AUC 0.5, AUPRO 0.15) and trained. "
+          "Bold: the map that leads its dataset's pixel ROC AUC by more than the "
+          "uncertainty (the 95 % interval of its difference from the second-best map lies "
+          "above 0, its own interval above chance, and all its models trained). The other "
+          "metrics have no interval over test images, so nothing in them is bold. Chance: "
+          "0.5 for pixel and image ROC AUC, 0.15 for AUPRO. "
           "Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).", "",
-          *[_wide(long, m, t) for m, t in PIXEL_METRICS],
+          *[_wide(long, m, t, bounds) for m, t in PIXEL_METRICS],
           "## Image-level detection and segmentation at the validation threshold", "",
           "Image ROC AUC: an image's score is the maximum of its smoothed map. IoU and F1: "
           "segmentation `map > threshold`, the threshold chosen on defect-free validation "
           "images only. 'F1 oracle' picks the threshold on the test set: an upper bound, "
           "not a result.", "",
-          *[_wide(long, m, t) for m, t in SEGMENT_METRICS]]
+          *[_wide(long, m, t, bounds) for m, t in SEGMENT_METRICS]]
     cross = long[_is_cross(long)]
     if len(cross):
         md += ["## Loss or residual? Each autoencoder scored with the other residual", "",
@@ -418,11 +440,7 @@ def run(ctx) -> list[Path]:
                "|---|---" + "|---:" * len(labels) + "|"]
         for spec, per_kind in kinds.items():
             for kind, aucs in per_kind.items():
-                values = [aucs.get(m) for m in MAPS]
-                finite = [v for v in values if v is not None]
-                best = max(finite) if finite else None
-                cells = [f"**{_fmt(v)}**" if v is not None and v == best else _fmt(v)
-                         for v in values]
+                cells = [_fmt(aucs.get(m)) for m in MAPS]  # first seed, no interval: no bold
                 md.append(f"| {spec} | {kind} | " + " | ".join(cells) + " |")
         md.append("")
     md.append(published.markdown())
