@@ -1,13 +1,16 @@
 """The paper's ROC figure: pixel-wise ROC curves of every anomaly map, one panel per dataset.
 
 Each curve pools every pixel of every test image that has a ground-truth mask (defect-free
-test images included, all their pixels negatives), as the paper's pixel ROC does; the
-curve comes from ``evaluation.metrics.roc_curve`` (thinned to about 500 points for
-drawing) and the area in the legend is the one in the evaluation's ``metrics.csv`` (the
-same number as in table_auc). The diagonal is a map that knows nothing (chance).
+test images included, all their pixels negatives), as the paper's pixel ROC does, for the
+first training seed (the maps of fig_qualitative). The curves come from the evaluation's
+``histograms.npz`` (per-image pixel counts in 512 quantile bins of each map, committed
+with the results), so the figure needs no ``maps.npz``; where an older folder has only
+``maps.npz``, the same counts are made from it. The areas in the legends are the first
+seed's from ``metrics.csv`` (as in table_auc). The two reference detectors (nearest
+training patch, naive intensity) are drawn thin and dotted; the diagonal is chance.
 
-Reads ``<eval_dir>/maps.npz`` (maps l2, ssim, vae_kl, vae_rp; masks; has_mask) and
-``metrics.csv``; writes ``fig_roc.png``.
+Each map has its own colour, line style and marker, so that curves lying on each other
+stay apart; each panel's legend sits below it, outside the data. Writes ``fig_roc.png``.
 """
 from __future__ import annotations
 
@@ -18,10 +21,39 @@ import numpy as np
 import pandas as pd
 
 from reproduce.context import MAPS
-from reproduce.provenance import dataset_panels, save_figure
+from reproduce.provenance import save_figure
 
-COLORS = {"l2": "tab:blue", "ssim": "tab:red", "vae_kl": "tab:green", "vae_rp": "tab:purple"}
-MAX_POINTS = 500
+# histogram key -> (label, colour, line style, marker)
+CURVES = {"l2_ae__l2": (MAPS["l2"][1], "tab:blue", "-", "o"),
+          "ssim_ae__ssim": (MAPS["ssim"][1], "tab:red", "-", "s"),
+          "vae__vae_kl": (MAPS["vae_kl"][1], "tab:green", "--", "^"),
+          "vae__vae_rp": (MAPS["vae_rp"][1], "tab:purple", "-.", "v"),
+          "reference__knn": ("ref.: nearest training patch", "0.15", ":", "+"),
+          "reference__intensity": ("ref.: naive intensity", "0.55", ":", "x")}
+# maps.npz key of each curve, for folders without histograms.npz
+MAPS_KEY = {"l2_ae__l2": "l2", "ssim_ae__ssim": "ssim", "vae__vae_kl": "vae_kl",
+            "vae__vae_rp": "vae_rp", "reference__knn": "reference_knn",
+            "reference__intensity": "reference_intensity"}
+
+
+def roc_from_counts(counts):
+    """(fpr, tpr) from (2, bins) defect-free / defect pixel counts of ascending bins: one
+    point per bin edge, from (0, 0) to (1, 1)."""
+    neg, pos = (np.concatenate([[0], np.cumsum(c[::-1])]) for c in np.asarray(counts, float))
+    return neg / neg[-1], pos / pos[-1]
+
+
+def _counts(folder: Path) -> dict:
+    """{curve key: (K, 2, bins) counts of the first seed}, from histograms.npz or maps.npz."""
+    if (folder / "histograms.npz").exists():
+        with np.load(folder / "histograms.npz", allow_pickle=False) as z:
+            return {key: z[key][0] for key in CURVES if key in z}
+    if (folder / "maps.npz").exists():
+        from evaluation.uncertainty import pixel_histograms
+        with np.load(folder / "maps.npz", allow_pickle=False) as z:
+            return {key: pixel_histograms(z[MAPS_KEY[key]], z["masks"], z["has_mask"])
+                    for key in CURVES if MAPS_KEY[key] in z}
+    return {}
 
 
 def _aucs(folder: Path) -> dict:
@@ -29,53 +61,63 @@ def _aucs(folder: Path) -> dict:
     if not path.exists():
         return {}
     df = pd.read_csv(path)
-    if "seed" in df:  # the maps drawn are the first training seed's (maps.npz)
-        df = df[df["seed"] == df["seed"].iloc[0]]
-    return {(row["method"], row["map"]): float(row["pixel_auroc"]) for _, row in df.iterrows()}
+    if "seed" in df:  # the curves drawn are the first training seed's
+        df = df[(df["seed"] == df["seed"].iloc[0]) | (df["method"] == "reference")]
+    return {f"{row['method']}__{row['map']}": float(row["pixel_auroc"]) for _, row in df.iterrows()}
 
 
 def _panel(ax, spec, folder: Path, log) -> None:
-    from evaluation.metrics import pixel_auroc, roc_curve
+    from evaluation.uncertainty import auroc_from_counts
 
-    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="chance (AUC 0.5)")
-    ax.set_title(spec, fontsize=10)
+    ax.set_title(spec, fontsize=9, fontweight="bold")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1.01), ax.set_aspect("equal")
-    ax.set_xlabel("false-positive rate (defect-free pixels)")
-    ax.set_ylabel("true-positive rate (defect pixels)")
-    path = folder / "maps.npz"
-    if not path.exists():
-        ax.text(0.5, 0.5, "not evaluated", ha="center", transform=ax.transAxes)
-        log(f"fig_roc: no {path}")
+    ax.set_xlabel("false positive rate", fontsize=8)
+    ax.set_ylabel("true positive rate", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(color="0.92", lw=0.5)
+    counts, aucs = _counts(folder), _aucs(folder)
+    pooled = {key: c.sum(axis=0) for key, c in counts.items()}
+    pooled = {key: c for key, c in pooled.items() if c[0].sum() and c[1].sum()}
+    if not pooled:
+        ax.text(0.5, 0.5, "no pixel masks\nor not evaluated", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8)
+        log(f"fig_roc: no pixel counts in {folder}")
         return
-    aucs = _aucs(folder)
-    with np.load(path, allow_pickle=False) as z:
-        has_mask = z["has_mask"].astype(bool)
-        masks = z["masks"][has_mask].astype(bool)
-        if not has_mask.any() or masks.all() or not masks.any():
-            ax.text(0.5, 0.5, "no pixel masks:\nimage-level metrics only", ha="center",
-                    transform=ax.transAxes)
-            return
-        for name, (method, label) in MAPS.items():
-            if name not in z:
-                continue
-            scores = z[name][has_mask]
-            fpr, tpr, _ = roc_curve(scores, masks, max_points=MAX_POINTS)
-            auc = aucs.get((method, name))
-            if auc is None or not math.isfinite(auc):
-                auc = pixel_auroc(z[name], z["masks"], has_mask)
-            ax.plot(fpr, tpr, color=COLORS.get(name), lw=1.6, label=f"{label}: AUC {auc:.3f}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="chance (AUC 0.5)")
+    for i, (key, c) in enumerate(pooled.items()):
+        label, color, style, marker = CURVES[key]
+        fpr, tpr = roc_from_counts(c)
+        auc = aucs.get(key)
+        if auc is None or not math.isfinite(auc):
+            auc = float(auroc_from_counts(c))
+        reference = key.startswith("reference")
+        ax.plot(fpr, tpr, color=color, ls=style, lw=0.9 if reference else 1.3, marker=marker,
+                ms=4, mfc="none", mew=0.9, markevery=(0.03 + 0.025 * i, 0.15),
+                label=f"{label}: {auc:.3f}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7,
+              title="pixel ROC AUC", title_fontsize=7, frameon=False, handlelength=3,
+              columnspacing=1.0)
 
 
 def run(ctx) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     ctx.out.mkdir(parents=True, exist_ok=True)
-    plt, fig, axes = dataset_panels(len(ctx.datasets), 4.4, 4.4)
-    for ax, spec in zip(axes, ctx.datasets):
+    n = max(len(ctx.datasets), 1)
+    cols = min(n, 2)
+    rows = math.ceil(n / cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.5 * cols, 4.1 * rows), squeeze=False,
+                             layout="constrained")
+    for ax in grid.flat[len(ctx.datasets):]:
+        ax.axis("off")
+    for ax, spec in zip(grid.flat, ctx.datasets):
         _panel(ax, spec, ctx.eval_dir(spec), ctx.log)
-    fig.suptitle("Pixel-wise ROC curves of the anomaly maps (all pixels of the test images "
-                 "with masks)", fontsize=11)
+    fig.suptitle("Pixel-wise ROC curves of the anomaly maps (first training seed; all pixels "
+                 "of the test images with masks)", fontsize=9)
     path = ctx.out / "fig_roc.png"
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=200)
     plt.close(fig)
     ctx.log(f"fig_roc: {len(ctx.datasets)} datasets")
     return [path]

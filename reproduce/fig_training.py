@@ -1,29 +1,45 @@
 """Training curves: did every model train, and did it settle?
 
-Not a figure of the paper, but the evidence a reader needs before trusting the maps: one
-panel per dataset, the per-epoch training loss of each method from
-``<eval_dir>/logs/<method>.csv`` (written by Keras during training). The losses have
-different units, so each is drawn on its own scale:
+Not a figure of the paper, but the evidence a reader needs before trusting the maps. One
+row per dataset, one column per training term, each panel on its own linear scale:
 
-- l2-AE: Eq. 2, the sum of squared differences, per patch (left axis);
-- SSIM-AE: 1 - SSIM, per patch, in [0, 2] (left axis);
-- VAE: the negative ELBO per patch, -log p(x|z) + KL, in nats (right axis; it can be
-  negative, because the decoder's Gaussian density exceeds 1 on well-fit pixels).
+- l2-AE: Eq. 2, the sum of squared differences, per patch;
+- SSIM-AE: 1 - SSIM, per patch, in [0, 2];
+- VAE, reconstruction term: -log p(x|z) per patch, in nats (negative where the decoder's
+  Gaussian density exceeds 1 on well-fit pixels);
+- VAE, KL term: KL(Q(z|x) || N(0, I)) per patch, in nats. The VAE's loss, the negative
+  ELBO, is the sum of its two panels.
 
-The left axis is logarithmic when both AE losses are positive. Validation losses
-(a ``val_loss`` column, if the log has one) are dashed. Writes ``fig_training.png``.
+Every training seed is drawn, one colour each, from the per-epoch Keras log of each model
+(``log.csv`` in the model cache, the folders ``run.json`` records); where the cache is
+absent (a fresh clone), only the first seed's log, which the evaluation copies to
+``<eval_dir>/logs/<method>.csv``, and the figure says so. A model that
+evaluation/trainedness.py judged not trained (``run.json``) is dashed. During the VAE's
+KL warm-up (shaded; models/vae.py) the logged reconstruction term uses the decoder's
+variance blended with a fixed one and the objective down-weights the KL: the loss there is
+not the model's ELBO. Validation losses are drawn dotted where a log has them (the
+committed runs train without validation data). A value far above a curve after its first
+epoch (more than 3 interquartile ranges above its upper quartile: the spikes of unstable
+runs) is left off scale, and the panel says how far; a falling loss is never cut off.
+Writes ``fig_training.png``.
 """
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from reproduce.provenance import dataset_panels, save_figure
+from reproduce.provenance import save_figure
 
-METHODS = {"l2_ae": ("l2-AE: sum of squared differences", "tab:blue"),
-           "ssim_ae": ("SSIM-AE: 1 - SSIM", "tab:red"),
-           "vae": ("VAE: negative ELBO (nats)", "tab:green")}
+# panel -> (method, log column, title, y label)
+PANELS = {"l2_ae": ("l2_ae", "loss", "l2-AE", "sum of squared diff."),
+          "ssim_ae": ("ssim_ae", "loss", "SSIM-AE", "1 - SSIM"),
+          "vae_rec": ("vae", "reconstruction", "VAE: recon. term", "-log p(x|z) (nats)"),
+          "vae_kl": ("vae", "kl", "VAE: KL term", "KL (nats)")}
+SEED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
 
 def _read(path: Path):
@@ -40,43 +56,143 @@ def _read(path: Path):
     return df
 
 
-def _panel(ax, spec, logs: Path) -> None:
-    ax.set_title(spec, fontsize=10)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("AE loss per patch")
-    right = ax.twinx()
-    right.set_ylabel("VAE loss per patch (nats)", color=METHODS["vae"][1])
-    right.tick_params(axis="y", colors=METHODS["vae"][1])
-    lines, positive = [], True
-    for method, (label, color) in METHODS.items():
-        df = _read(logs / f"{method}.csv")
-        if df is None:
+def _cache_log(recorded: str) -> Path:
+    """A model's log.csv where run.json says, else under this machine's model cache."""
+    path = Path(recorded) / "log.csv"
+    if path.exists():
+        return path
+    from reproduce.train import cache_root
+    return cache_root() / "models" / Path(recorded).name / "log.csv"
+
+
+def _run_info(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def seed_logs(folder: Path, method: str, info: dict) -> list[tuple[int, pd.DataFrame, bool]]:
+    """(training seed, its log, judged trained) of every seed whose log can be found;
+    ``info``: the evaluation's run.json."""
+    seeds = info.get("train_seeds") or info.get("seeds") or [0]
+    models, health = info.get("models", {}), info.get("trainedness", {})
+    out = []
+    for i, seed in enumerate(seeds):
+        tag = f"{method}/seed{seed}"
+        df = _read(_cache_log(models[tag])) if tag in models else None
+        if df is None and i == 0:
+            df = _read(folder / "logs" / f"{method}.csv")
+        if df is not None:
+            out.append((int(seed), df, bool(health.get(tag, {}).get("trained", True))))
+    return out
+
+
+def _limits(curves):
+    """(lo, hi) covering every value but upward spikes (more than 3 interquartile ranges
+    above a curve's upper quartile, after its first epoch), and the highest spike (None if
+    none). A loss that falls is never cut off."""
+    values = np.concatenate(curves)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None, None
+    hi = -math.inf
+    for y in curves:
+        y = y[np.isfinite(y)]
+        if y.size:
+            q1, q3 = np.percentile(y, [25, 75])
+            hi = max(hi, y[0], y[y <= q3 + 3 * (q3 - q1)].max())
+    lo, top = values.min(), values.max()
+    pad = 0.06 * (hi - lo) or 0.05 * abs(hi) or 1.0
+    return (lo - pad, hi + pad), (float(top) if top > hi else None)
+
+
+def _panel(ax, spec, key, logs, warmup) -> bool:
+    """One term of one method; returns whether a validation curve was drawn."""
+    method, column, title, ylabel = PANELS[key]
+    ax.set_title(f"{spec}: {title}", fontsize=7.5)
+    ax.set_xlabel("epoch", fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=7)
+    ax.tick_params(labelsize=6.5)
+    ax.grid(color="0.92", lw=0.5)
+    if method == "vae" and warmup:
+        ax.axvspan(0.5, warmup + 0.5, color="0.88", lw=0)
+    curves, validation = [], False
+    for seed, df, trained in logs:
+        if column not in df:
             continue
-        target = right if method == "vae" else ax
-        lines += target.plot(df["epoch"], df["loss"], color=color, lw=1.6, marker=".", label=label)
-        if "val_loss" in df and df["val_loss"].notna().any():  # Keras writes NA without validation
-            lines += target.plot(df["epoch"], df["val_loss"], color=color, lw=1.2, ls="--",
-                                 label=f"{label.split(':')[0]} (validation)")
-        if target is ax:
-            positive = positive and bool((df["loss"] > 0).all())
-    if not lines:
-        ax.text(0.5, 0.5, "no training logs", ha="center", transform=ax.transAxes)
-        right.set_yticks([])
-        return
-    if positive and ax.get_lines():
-        ax.set_yscale("log")
-    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper right")
+        color = SEED_COLORS[seed % len(SEED_COLORS)]
+        ax.plot(df["epoch"], df[column], color=color, lw=1.0, marker=".", ms=3,
+                ls="-" if trained else "--")
+        curves.append(df[column].to_numpy(float))
+        val = f"val_{column}"
+        if val in df and df[val].notna().any():  # Keras writes NA without validation data
+            ax.plot(df["epoch"], df[val], color=color, lw=1.0, ls=":")
+            curves.append(df[val].to_numpy(float))
+            validation = True
+    if not curves:
+        ax.text(0.5, 0.5, "no training log", ha="center", va="center", fontsize=7,
+                transform=ax.transAxes)
+        return False
+    limits, extreme = _limits(curves)
+    ax.set_ylim(*limits)
+    ax.set_xlim(0.5, max(df["epoch"].max() for _, df, _ in logs) + 0.5)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if extreme is not None:
+        ax.text(0.97, 0.96, f"off scale: up to {extreme:.3g}", fontsize=6, ha="right", va="top",
+                transform=ax.transAxes, bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
+    return validation
 
 
 def run(ctx) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     ctx.out.mkdir(parents=True, exist_ok=True)
-    plt, fig, axes = dataset_panels(len(ctx.datasets), 5.2, 3.8)
-    for ax, spec in zip(axes, ctx.datasets):
-        _panel(ax, spec, ctx.eval_dir(spec) / "logs")
-    fig.suptitle("Training loss per epoch (each method in its own units; VAE on the right axis)",
-                 fontsize=11)
+    n = max(len(ctx.datasets), 1)
+    fig, grid = plt.subplots(n, len(PANELS), figsize=(7.0, 1.75 * n + 1.3), squeeze=False,
+                             layout="constrained")
+    seeds, missing, untrained, warmups, validation = set(), [], False, set(), False
+    for row, spec in zip(grid, ctx.datasets):
+        folder = ctx.eval_dir(spec)
+        info = _run_info(folder)
+        warmup = int(info.get("profile", {}).get("kl_warmup_epochs", 0) or 0)
+        warmups.add(warmup)
+        logs = {m: seed_logs(folder, m, info) for m in ("l2_ae", "ssim_ae", "vae")}
+        for found in logs.values():
+            drawn = {s for s, _, _ in found}
+            seeds |= drawn
+            missing += [s for s in info.get("train_seeds", []) if s not in drawn]
+            untrained |= not all(trained for _, _, trained in found)
+        for ax, key in zip(row, PANELS):
+            validation |= _panel(ax, spec, key, logs[PANELS[key][0]], warmup)
+    handles = [Line2D([], [], color=SEED_COLORS[s % len(SEED_COLORS)], marker=".", lw=1.0,
+                      label=f"training seed {s}") for s in sorted(seeds)]
+    if untrained:
+        handles.append(Line2D([], [], color="0.3", ls="--", lw=1.0, label="model judged not trained"))
+    if validation:
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="validation"))
+    if any(warmups):
+        handles.append(Patch(color="0.88", label="VAE KL warm-up: loss not the ELBO"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    lines = ["Training loss per epoch on training patches, each panel on its own linear scale. "
+             "VAE: negative ELBO = reconstruction term + KL term."]
+    if any(warmups):
+        lines += ["Shaded: the VAE's KL warm-up, where the logged reconstruction term uses a "
+                  "blended decoder variance and the objective",
+                  "down-weights the KL: the loss there is not the model's ELBO."]
+    if not validation:
+        lines[-1] += " No validation loss recorded (training runs without validation data)."
+    if missing:  # a fresh clone: the evaluation copied only the first seed's logs
+        lines.append(f"Not drawn: the logs of {len(missing)} models (training seeds "
+                     f"{', '.join(map(str, sorted(set(missing))))}), not found here: they are "
+                     "kept in the model cache, which is not committed.")
+    fig.suptitle("\n".join(lines), fontsize=7.5)
     path = ctx.out / "fig_training.png"
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=200)
     plt.close(fig)
-    ctx.log(f"fig_training: {len(ctx.datasets)} datasets")
+    ctx.log(f"fig_training: {len(ctx.datasets)} datasets, seeds {sorted(seeds)}")
     return [path]

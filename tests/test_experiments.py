@@ -97,33 +97,11 @@ def figures(monkeypatch):
     return captured
 
 
-def _axes_with_data(fig):
-    return [ax for ax in fig.axes if ax.get_lines() or ax.get_images() or ax.collections]
-
-
-def _xlabel(ax):
-    """The axes' x label, or that of an axes sharing its x axis (a twinx)."""
-    return ax.get_xlabel() or next((a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax)
-                                    if a.get_xlabel()), "")
-
-
-def _legends(fig):
-    return [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None] + list(fig.legends)
-
-
-def _check_plots(fig, n_panels):
-    """A figure of curves: one panel (titled axes with lines) per dataset, every axes with
-    lines labelled on both axes, a legend naming every curve."""
-    plotted = [ax for ax in fig.axes if ax.get_lines()]
-    for ax in plotted:
-        assert _xlabel(ax) and ax.get_ylabel(), (ax.get_title(), _xlabel(ax), ax.get_ylabel())
-    panels = {ax.get_title() for ax in plotted if ax.get_title()}
-    assert len(panels) == n_panels, panels
-    legends = _legends(fig)
-    assert legends, "no legend"
-    texts = {t.get_text() for legend in legends for t in legend.get_texts()}
-    assert all(t for t in texts)
-    return plotted, texts
+def _outside(fig, legend, axes):
+    """Whether a legend's box overlaps none of the axes' boxes (once drawn)."""
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    return not any(box.overlaps(ax.get_window_extent()) for ax in axes)
 
 
 def test_table1_matches_paper(tmp_path):
@@ -189,7 +167,7 @@ def test_table_auc(fake_ctx):
     values = df[["pixel_auroc", "aupro_30", "image_auroc", "iou", "f1", "f1_max"]].to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     md = (fake_ctx.out / "table_auc.md").read_text()
-    assert "**0.900**" in md and "Published numbers on other data" in md
+    assert "**" not in md.split("## Loss")[0] and "Published numbers on other data" in md  # no intervals: no bold
     claims = json.loads((fake_ctx.out / "claims.json").read_text())
     d = claims["datasets"]["fakeA"]
     assert math.isclose(d["ssim_minus_l2"], 0.1) and d["ssim_beats_l2"] is True
@@ -207,55 +185,180 @@ def test_table_auc(fake_ctx):
 
 
 def test_fig_roc(fake_ctx, figures):
+    from evaluation.metrics import roc_curve
+    from evaluation.uncertainty import pixel_histograms
     from reproduce import fig_roc
+    # fakeA as a fresh clone has it: histograms.npz (first seed first), no maps.npz
+    folder = fake_ctx.eval_dir("fakeA")
+    with np.load(folder / "maps.npz") as z:
+        maps = {name: z[name] for name in MAPS}
+        masks, has_mask = z["masks"], z["has_mask"]
+    counts = {f"{method}__{name}": np.stack([pixel_histograms(maps[name], masks, has_mask),
+                                             pixel_histograms(-maps[name], masks, has_mask)])
+              for name, (method, _) in MAPS.items()}
+    counts["reference__knn"] = pixel_histograms(maps["l2"] + 0.2 * masks, masks, has_mask)[None]
+    np.savez(folder / "histograms.npz", seeds=np.array([0, 1]), **counts)
+    (folder / "maps.npz").unlink()
+
     _nonempty(fig_roc.run(fake_ctx), ["fig_roc.png"])
-    plotted, texts = _check_plots(figures["fig_roc.png"], len(SPECS))
-    assert len(plotted) == len(SPECS)
-    for ax in plotted:  # one curve per map, plus the chance diagonal, each in the legend
-        assert len(ax.get_lines()) == len(MAPS) + 1
+    fig = figures["fig_roc.png"]
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    assert [ax.get_title() for ax in panels] == SPECS  # one panel per dataset, named
+    exact = {name: roc_curve(maps[name][has_mask], masks[has_mask]) for name in MAPS}
+    for ax, spec in zip(panels, SPECS):
+        assert ax.get_xlabel() == "false positive rate" and ax.get_ylabel() == "true positive rate"
+        lines = ax.get_lines()
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert len(labels) == len(MAPS) + 1
-        assert all(any(label in t for t in labels) for _, label in MAPS.values()), labels
-        for line in ax.get_lines():  # ROC curves: from (0, 0) to (1, 1), monotone
+        assert len(lines) == len(labels) == len(MAPS) + 1 + (spec == "fakeA")
+        assert labels[0] == "chance (AUC 0.5)"
+        # every map in the legend with its (first seed's) AUC from metrics.csv: 0.6 + 0.1 i,
+        # never the cross rows' (an SSIM map of the l2-AE scored 0.05)
+        for i, (_, label) in enumerate(MAPS.values()):
+            assert f"{label}: {0.6 + 0.1 * i:.3f}" in labels, labels
+        assert _outside(fig, ax.get_legend(), panels)  # below the panel, off every curve
+        styles = [(line.get_linestyle(), line.get_marker()) for line in lines[1:]]
+        assert len(set(styles)) == len(styles)  # told apart without colour
+        for line in lines:  # ROC curves: from (0, 0) to (1, 1), monotone
             x, y = line.get_xdata(), line.get_ydata()
             assert (x[0], y[0], x[-1], y[-1]) == (0, 0, 1, 1)
             assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) >= 0)
+        if spec == "fakeA":  # the first seed's counts, and every point on the exact curve
+            for line, name in zip(lines[1:], MAPS):
+                fpr, tpr, _ = exact[name]
+                vertices = set(zip(np.round(fpr, 9), np.round(tpr, 9)))
+                assert set(zip(np.round(line.get_xdata(), 9), np.round(line.get_ydata(), 9))) <= vertices
+
+
+def _training_logs(fake_ctx):
+    """fakeA: three training seeds, the first in logs/, the second in the model cache
+    (recorded in run.json, judged not trained, a spike and a late drop), the third's log
+    missing."""
+    folder = fake_ctx.eval_dir("fakeA")
+    cache = fake_ctx.out.parent / "cache"
+    models = {}
+    for method in METHODS:
+        df = pd.read_csv(folder / "logs" / f"{method}.csv")
+        df["epoch"] -= 1  # Keras counts from 0
+        for column in ("loss", "reconstruction", "kl"):
+            if column in df:  # a plateau, then a drop in the last epoch
+                base = df[column].iloc[0]
+                df[column] = [base] * 4 + [base - 0.8 * abs(base)]
+                if column != "reconstruction":  # and a spike in epoch 3
+                    df.loc[2, column] = 1e3 * abs(base)
+        (cache / f"{method}-1").mkdir(parents=True)
+        df.to_csv(cache / f"{method}-1" / "log.csv", index=False)
+        models.update({f"{method}/seed1": str(cache / f"{method}-1"),
+                       f"{method}/seed2": str(cache / f"{method}-2")})
+    info = {"dataset": "fakeA", "structural_types": ["cut"], "train_seeds": [0, 1, 2],
+            "models": models, "profile": {"kl_warmup_epochs": 2},
+            "trainedness": {f"{m}/seed1": {"trained": m != "ssim_ae"} for m in METHODS}}
+    (folder / "run.json").write_text(json.dumps(info))
+
+
+def test_fig_training(fake_ctx, figures):
+    from matplotlib.patches import Rectangle
+
+    from reproduce import fig_training
+    _training_logs(fake_ctx)
+    _nonempty(fig_training.run(fake_ctx), ["fig_training.png"])
+    fig = figures["fig_training.png"]
+    panels = [ax for ax in fig.axes if ax.get_lines()]
+    # rows: datasets; columns: l2-AE, SSIM-AE, the VAE's two terms; each titled, labelled
+    terms = [title for _, _, title, _ in fig_training.PANELS.values()]
+    assert [ax.get_title() for ax in panels] == [f"{s}: {t}" for s in SPECS for t in terms]
+    for ax, (spec, key) in zip(panels, [(s, k) for s in SPECS for k in fig_training.PANELS]):
+        method, column, _, ylabel = fig_training.PANELS[key]
+        assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == ylabel
+        assert ax.get_yscale() == "linear"
+        lines = ax.get_lines()
+        # every seed whose log exists: fakeA 0 and 1 (2 is missing), the other only 0
+        assert len(lines) == (2 if spec == "fakeA" else 1)
+        log = pd.read_csv(fake_ctx.eval_dir(spec) / "logs" / f"{method}.csv")
+        np.testing.assert_allclose(lines[0].get_ydata(), log[column])
+        for line in lines:
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 6))  # epochs 1..5
+            assert ax.get_ylim()[0] <= line.get_ydata().min()  # a falling loss stays in view
+        if spec == "fakeA":  # seed 1 judged not trained: dashed; its spike off scale
+            assert lines[1].get_linestyle() == ("--" if method == "ssim_ae" else "-")
+            spike = max(lines[1].get_ydata(), key=abs)
+            assert spike > ax.get_ylim()[1] or column == "reconstruction"
+            assert any(t.get_text().startswith("off scale") for t in ax.texts) == (column != "reconstruction")
+            assert ax.get_ylim()[1] >= max(lines[0].get_ydata().max(), lines[1].get_ydata()[0])
+        # the warm-up span in the VAE's panels only (fakeA's run.json: 2 epochs)
+        spans = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(spans) == (method == "vae" and spec == "fakeA")
+        if spans:  # epochs 1 and 2
+            assert (spans[0].get_x(), spans[0].get_width()) == (0.5, 2)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:2] == ["training seed 0", "training seed 1"]
+    assert "model judged not trained" in legend and any("warm-up" in t for t in legend)
+    assert _outside(fig, fig.legends[0], panels)
+    title = fig.get_suptitle()
+    assert "not the model's ELBO" in title and "No validation loss" in title
+    assert "Not drawn: the logs of 3 models (training seeds 2)" in title  # fakeA's seed 2
 
 
 def test_fig_qualitative(fake_ctx, figures):
     from reproduce import fig_qualitative
+    info = json.loads((fake_ctx.eval_dir("fakeA") / "run.json").read_text())
+    info["trainedness"] = {"vae/seed0": {"trained": False}}
+    (fake_ctx.eval_dir("fakeA") / "run.json").write_text(json.dumps(info))
     paths = fig_qualitative.run(fake_ctx)
-    _nonempty(paths, ["fig_qualitative_fakeA.png", "fig_qualitative_folder__data_fake B.png"])
-    assert len(figures) == len(SPECS)
-    for figure in figures.values():
-        # rows: the maps, each labelled with its method; every row shows images
-        labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
-        per_image = len(labels) // len(MAPS)  # each block of columns (one test image) labels its rows
-        assert per_image >= 1
-        assert sorted(labels) == sorted([label for _, label in MAPS.values()] * per_image), labels
-        shown = [ax for ax in figure.axes if ax.get_images()]
-        assert len(shown) >= len(MAPS) * 4  # input, reconstruction, map, mask at least
-        assert figure.get_suptitle()
-    # the choice: the largest mask among the structural defects (all defective images
-    # with masks if none is named), then the largest of another type; image 3 has no mask
-    with np.load(fake_ctx.eval_dir("fakeA") / "maps.npz") as z:
-        args = z["labels"], z["has_mask"], z["masks"], z["defect_types"]
-        assert fig_qualitative.choose(*args, structural=[]) == [2, 1]
-        assert fig_qualitative.choose(*args, structural=["cut"]) == [1, 2]
-        assert fig_qualitative.choose(*args, structural=["cut"], n=1) == [1]
+    names = [f"fig_qualitative_{n}{s}.png" for n in ("fakeA", "folder__data_fake B")
+             for s in ("", "_reconstructions")]
+    _nonempty(paths, names)
+    with np.load(fake_ctx.eval_dir("fakeA") / "maps.npz") as npz:
+        z = {key: npz[key] for key in npz.files}
+    # the rule: the first defect-free image, then the first of each defect type
+    assert fig_qualitative.choose(z["labels"], z["defect_types"]) == [0, 1, 2, 3]
+    assert fig_qualitative.choose([1, 0, 1, 0, 1], ["a", "good", "a", "good", "b"]) == [1, 0, 4]
+    for name in names:
+        fig = figures[name]
+        shown = [ax for ax in fig.axes if ax.get_images()]
+        grid = shown[0].get_subplotspec().get_gridspec()
+        assert grid.ncols <= 6 and grid.nrows == K  # one row per chosen image
+        assert "first defect-free test image" in fig.get_suptitle()
+        assert "each defect type" in fig.get_suptitle() and "training seed 0" in fig.get_suptitle()
+        rows = [ax.get_ylabel() for ax in shown if ax.get_ylabel()]
+        assert len(rows) == K and rows[0].startswith("defect-free") and "(no mask)" in rows[3]
+        # fakeA names "cut" structural; the other dataset names no structural types
+        assert ("(structural)" in rows[1]) == ("fakeA" in name) and "(structural)" not in rows[2]
+        titles = [ax.get_title() for ax in shown[:grid.ncols]]
+        if name.endswith("_reconstructions.png"):
+            assert titles == ["input", "l2-AE", "SSIM-AE", "VAE (decoder mean)"
+                              + ("\n(not trained)" if "fakeA" in name else "")]
+            continue
+        assert titles == ["input"] + [label + ("\n(not trained)" if m == "vae" and "fakeA" in name
+                                               else "") for m, label in MAPS.values()]
+        outlined = [ax for ax in shown if ax.collections]  # the true defects, dashed
+        assert len(outlined) == 2 * grid.ncols  # images 1 and 2 have masks, 3 has none
+        if "fakeA" not in name:
+            continue
+        bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert len(bars) == len(MAPS)  # one colour scale per map type ...
+        for c, map_name in enumerate(MAPS, start=1):
+            cells = [ax for ax in shown if ax.get_subplotspec().colspan.start == c]
+            assert len({ax.get_images()[0].get_clim() for ax in cells}) == 1  # ... shared
+            t = float(z[f"threshold_{map_name}"])
+            for ax, k in zip(cells, range(K)):  # the segmentation map > t drawn over the map
+                overlay = ax.get_images()[1].get_array()
+                np.testing.assert_array_equal(~np.ma.getmaskarray(overlay), z[map_name][k] > t)
+            bar = bars[c - 1]
+            assert any(np.allclose(line.get_xdata(), t) for line in bar.lines)  # t marked
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert any("map > t" in t for t in legend) and "ground-truth defect" in legend
+    # a fresh clone has no maps.npz: that dataset is left out, the others drawn
+    (fake_ctx.eval_dir(SPECS[1]) / "maps.npz").unlink()
+    assert [p.name for p in fig_qualitative.run(fake_ctx)] == names[:2]
 
 
-def test_fig_training(fake_ctx, figures):
-    from reproduce import fig_training
-    _nonempty(fig_training.run(fake_ctx), ["fig_training.png"])
-    plotted, texts = _check_plots(figures["fig_training.png"], len(SPECS))
-    # one loss curve per method and dataset (the fake logs have no validation loss)
-    assert sum(len(ax.get_lines()) for ax in plotted) == len(SPECS) * len(METHODS)
-    for method in METHODS:
-        assert any(t.startswith(fig_training.METHODS[method][0].split(":")[0]) for t in texts), texts
-    for ax in plotted:
-        for line in ax.get_lines():
-            np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 6))  # epochs 1..5
+def test_crop_window():
+    from reproduce.fig_qualitative import crop
+    mask = np.zeros((512, 512), bool)
+    mask[300:310, 500:510] = True  # near the right edge: the window stays inside
+    window = crop(mask, 160)
+    assert window == np.s_[224:384, 352:512]  # centre (304, 504), 80 either side
+    assert crop(np.zeros((100, 120), bool), 160) == np.s_[0:160, 0:160]  # smaller image: all
 
 
 def test_fig_datasets(fake_ctx, monkeypatch, figures):
