@@ -3,9 +3,11 @@
 Stages: the experiments that need no training (table1, fig_ssim_components,
 fig_datasets), then one evaluation per dataset (training through the model cache), then
 the experiments that read the evaluations (table_auc, fig_roc, fig_qualitative,
-fig_training). One line per stage with the elapsed time and an estimate of what remains;
-``run.json`` records profile, seeds, datasets, versions, commit, host and wall time per
-stage.
+fig_training), and last ``verify`` (reproduce/verify.py: the folder's numbers recomputed
+independently into verify.md; a mismatch is logged and makes the run exit with status 1,
+after everything else is written). One line per stage with the elapsed time and an
+estimate of what remains; ``run.json`` records profile, seeds, datasets, versions,
+commit, host, wall time per stage and verify's verdict.
 
 A profile with ``jobs`` > 1 evaluates that many datasets at once, each in its own process
 (the smoke profile: its models are so small that tracing TensorFlow functions, which runs
@@ -31,7 +33,8 @@ from textures.errors import InputError
 
 BEFORE = ("table1", "fig_ssim_components", "fig_datasets")
 AFTER = ("table_auc", "fig_roc", "fig_qualitative", "fig_training")
-EXPERIMENTS = BEFORE + ("evaluate",) + AFTER
+FINAL = ("verify",)  # reads only the folder: ``--only verify`` evaluates nothing
+EXPERIMENTS = BEFORE + ("evaluate",) + AFTER + FINAL
 # rough cost of one dataset's evaluation relative to the rest, for the first ETA
 _FIRST_GUESS_S = {"smoke": 20, "cpu": 1000, "paper": 3000}
 
@@ -49,7 +52,8 @@ def _select(only):
 
 
 def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None,
-        reuse_evaluations: bool = False):
+        reuse_evaluations: bool = False) -> int:
+    """Run the stages; returns the exit status: 1 where verify found a mismatch, else 0."""
     specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.DEFAULT_RUN)
     profile = resolve_precision(profile)  # once, before any worker starts
     ctx = Context(out=Path(out), profile=profile, datasets=specs)
@@ -82,6 +86,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         ctx.log(f"stage {done}/{len(units)} {label} done in {took:.0f} s; "
                 f"about {eta / 60:.0f} min left")
 
+    verified = None  # verify's report, where it ran
     specs_to_eval = [spec for name, spec in units if spec]
     jobs = min(max(1, int(profile.get("jobs", 1))), max(1, len(specs_to_eval)))
     for name, spec in units:
@@ -93,13 +98,15 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
             finished(f"evaluate {spec}", _evaluate_one(spec, profile, ctx), True)
         else:
             t = time.time()
-            importlib.import_module(f"reproduce.{name}").run(ctx)
+            result = importlib.import_module(f"reproduce.{name}").run(ctx)
+            verified = result if name == "verify" else verified
             finished(name, time.time() - t, False)
     record = {"command": "run_all", "profile": profile, "seeds": list(profile["seeds"]),
               "datasets": specs, "stages": stages, "seconds_per_stage": seconds,
               "trainedness": _trainedness(ctx, specs),
               "wall_seconds": round(time.time() - ctx.started, 1),
-              "reused_evaluations": reuse_evaluations, **origin}
+              "reused_evaluations": reuse_evaluations,
+              **({"verify": verified.summary()} if verified else {}), **origin}
     previous = Path(out) / "run.json"
     if only and previous.exists():
         old = json.loads(previous.read_text())
@@ -107,6 +114,11 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
         record = old
     atomic_write_text(previous, json.dumps(record, indent=2, default=str))
     ctx.log(f"done in {(time.time() - ctx.started) / 60:.1f} min: {out}")
+    if verified and verified.mismatches:
+        ctx.log(f"VERIFY FAILED: {verified.mismatches} recomputed numbers disagree with the "
+                f"folder; see {Path(out) / 'verify.md'}")
+        return 1
+    return 0
 
 
 def _trainedness(ctx, specs) -> dict:
