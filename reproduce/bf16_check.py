@@ -1,117 +1,196 @@
-"""``precision``: does bfloat16 change the results? The evidence behind ``precision: auto``.
+"""``bf16-check``: does bfloat16 change the results? The evidence behind ``precision: auto``.
 
-Every dataset is evaluated three times, on the same data and with the same profile
-(default ``cpu``), changing one thing at a time:
+(Named for the arithmetic, not the precision/recall metric; ``python -m reproduce precision``
+is the command's old name and still works.)
 
-  float32, training seed 0   the reference (the default run's models, from the cache)
-  float32, training seed 1   run-to-run noise: what another seed alone moves
-  bf16,    training seed 0   the candidate (Keras mixed_bfloat16: convolutions in bfloat16;
-                             outputs, losses, SSIM statistics, KL and maps in float32)
+The default run (``OUT/eval/<dataset>``, every method with every training seed of the
+profile) is compared with a companion run that differs in one thing only, the precision:
+float32 where the default run used bf16, or bf16 where it used float32. The companion's
+evaluations go to ``OUT/extra/<precision>_default/eval/<dataset>``; the command trains
+and evaluates them when they are missing (about as long again as the default run), and
+otherwise only reads them.
 
-For every map, bf16 is *within noise* when its difference from the reference is no larger
-than the seed-to-seed difference of the same map, or than ``FLOOR`` (0.01, the
-resolution of AUROC on these test sets), for both pixel AUROC and AUPRO. One second seed
-is a thin estimate of the noise; the table shows the numbers so that a reader can judge.
+Both runs train different models (a bf16 model is not a float32 model), so the question
+is whether the difference between the runs is larger than what another set of training
+seeds moves. For each dataset and map:
 
-Writes ``precision.md`` and ``precision.json`` into the output folder, and each
-evaluation (metrics.csv, run.json, logs) under ``precision/<dataset>_<precision>_seed<k>/``.
+- pixel AUROC: the difference of the seed means (bf16 - float32) with a 95 % interval from
+  a two-level bootstrap (evaluation/uncertainty.py): each replicate draws the test images
+  once for both runs (paired), and each run's seeds with replacement;
+- AUPRO and image AUROC: the difference of the seed means with its standard error over
+  seeds (no per-image data exists for them).
+
+bf16 is *within noise* for a map when the pixel-AUROC interval contains 0 (or the
+difference is under ``FLOOR``, 0.01) and the AUPRO difference is under
+max(1.96 standard errors, ``FLOOR``). Writes ``bf16_check.md`` and ``bf16_check.json``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from reproduce import profiles
+import numpy as np
+import pandas as pd
+
 from reproduce.context import MAPS, folder_name
-from reproduce.evaluate import evaluate
-from reproduce.profiles import METHODS
 from reproduce.provenance import atomic_write_text, provenance
-from reproduce.train import native_bf16
+from evaluation.uncertainty import REPLICATES, interval, seed_mean_auroc
+from textures.errors import InputError
 
-VARIANTS = (("float32", 0), ("float32", 1), ("bf16", 0))  # (precision, training seed)
-METRICS = ("pixel_auroc", "aupro_30")
+METRICS = ("pixel_auroc", "aupro_30", "image_auroc")
 FLOOR = 0.01
+OTHER = {"bf16": "float32", "float32": "bf16"}
 
 
-def _label(spec, precision, seed):
-    return f"{folder_name(spec)}_{precision}_seed{seed}"
+def companion_root(out: Path, precision: str) -> Path:
+    """Where the companion run in ``precision`` keeps its evaluations."""
+    return Path(out) / "extra" / f"{precision}_default"
 
 
-def compare(rows: list[dict]) -> list[dict]:
-    """Per dataset and map: the three runs' metrics, the differences and the verdict."""
-    at = {(r["dataset"], r["precision"], r["train_seed"], r["map"]): r for r in rows}
-    out = []
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    for spec, name in ((spec, name) for spec in datasets for name in MAPS):
-        ref, other, bf16 = (at[(spec, p, s, name)] for p, s in VARIANTS)
-        row = {"dataset": spec, "map": name}
+def _read(folder: Path):
+    """An evaluation folder's metrics (rows of the model maps), histograms and run.json."""
+    metrics = pd.read_csv(folder / "metrics.csv")
+    metrics = metrics[[MAPS.get(m, (None,))[0] == method for method, m in
+                       zip(metrics["method"], metrics["map"])]]  # each map of its own model
+    with np.load(folder / "histograms.npz") as z:
+        hist = {name: z[f"{method}__{name}"] for name, (method, _) in MAPS.items()
+                if f"{method}__{name}" in z.files}
+    return metrics, hist, json.loads((folder / "run.json").read_text())
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, replicates=REPLICATES, seed=0):
+    """Seed-mean AUC of ``a`` minus that of ``b`` ((S, K, 2, bins) each, the same K test
+    images) and its 95 % bootstrap interval: images drawn once for both, seeds per run."""
+    rng = np.random.default_rng(seed)
+    k = a.shape[1]
+    samples = np.empty(replicates)
+    for r in range(replicates):
+        images = rng.integers(0, k, k)
+        sa, sb = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
+        samples[r] = seed_mean_auroc(a[sa][:, images]) - seed_mean_auroc(b[sb][:, images])
+    return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples)
+
+
+def _mean_se(values: pd.Series):
+    v = values.to_numpy(float)
+    return float(np.mean(v)), float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def compare(bf16_folder: Path, float32_folder: Path) -> list[dict]:
+    """One row per map of one dataset: both runs' seed means and trained counts, the
+    differences with their uncertainty, and the verdict."""
+    (mb, hb, rb), (mf, hf, rf) = _read(bf16_folder), _read(float32_folder)
+    if len(np.atleast_1d(rb["test_images"])) != len(np.atleast_1d(rf["test_images"])) or \
+            rb.get("dataset_source") != rf.get("dataset_source"):
+        raise InputError(f"{bf16_folder} and {float32_folder} were not evaluated on the same data")
+    rows = []
+    for name, (method, label) in MAPS.items():
+        b, f = mb[mb["map"] == name], mf[mf["map"] == name]
+        if b.empty or f.empty:
+            continue
+        row = {"map": name, "label": label, "seeds_bf16": len(b), "seeds_float32": len(f),
+               "trained_bf16": int(b["fit_trained"].astype(bool).sum()),
+               "trained_float32": int(f["fit_trained"].astype(bool).sum())}
         for metric in METRICS:
-            noise, delta = other[metric] - ref[metric], bf16[metric] - ref[metric]
-            row.update({f"{metric}_float32": ref[metric], f"{metric}_float32_seed1": other[metric],
-                        f"{metric}_bf16": bf16[metric], f"{metric}_seed_diff": noise,
-                        f"{metric}_bf16_diff": delta,
-                        f"{metric}_within_noise": abs(delta) <= max(abs(noise), FLOOR)})
-        row["within_noise"] = all(row[f"{m}_within_noise"] for m in METRICS)
-        out.append(row)
-    return out
+            (xb, se_b), (xf, se_f) = _mean_se(b[metric]), _mean_se(f[metric])
+            row.update({f"{metric}_bf16": xb, f"{metric}_float32": xf, f"{metric}_diff": xb - xf,
+                        f"{metric}_diff_se": float(np.hypot(se_b, se_f))})
+        diff, (low, high) = paired_difference(hb[name], hf[name])
+        row.update({"pixel_auroc_hist_diff": diff, "pixel_auroc_diff_interval": [low, high]})
+        auroc_ok = (low <= 0 <= high) or abs(row["pixel_auroc_diff"]) < FLOOR
+        aupro_ok = abs(row["aupro_30_diff"]) < max(1.96 * row["aupro_30_diff_se"], FLOOR)
+        row.update({"pixel_auroc_within_noise": bool(auroc_ok), "aupro_30_within_noise": bool(aupro_ok),
+                    "within_noise": bool(auroc_ok and aupro_ok)})
+        rows.append(row)
+    return rows
 
 
-def run(out: Path, datasets=("fabric1", "fabric2"), profile_name: str = "cpu", log=print) -> dict:
-    base = profiles.get(profile_name)
-    rows, seconds = [], {}
+def _seconds(info: dict) -> float | None:
+    """Training seconds of an evaluation's models, from the model cache (None if gone)."""
+    total = 0.0
+    for folder in info["models"].values():
+        path = Path(folder) / "run.json"
+        if not path.exists():
+            return None
+        total += json.loads(path.read_text())["train_seconds"]
+    return total
+
+
+def summarise(out: Path, datasets) -> dict:
+    """The comparison of the default run (``out/eval``) with its companion, as a dict."""
+    out = Path(out)
+    first = json.loads((out / "eval" / folder_name(datasets[0]) / "run.json").read_text())
+    default = first["profile"]["precision"]
+    roots = {default: out / "eval", OTHER[default]: companion_root(out, OTHER[default]) / "eval"}
+    result = {"default_precision": default, "profile": first["profile"]["name"],
+              "folders": {p: str(r) for p, r in roots.items()}, "datasets": {}, "train_seconds": {}}
     for spec in datasets:
-        for precision, seed in VARIANTS:
-            label = _label(spec, precision, seed)
-            log(f"precision: {spec}, {precision}, training seed {seed}")
-            table = evaluate(spec, METHODS, dict(base, precision=precision),
-                             out / "precision" / label, log=log, train_seed=seed)
-            info = json.loads((out / "precision" / label / "run.json").read_text())
-            seconds[label] = sum(json.loads((Path(folder) / "run.json").read_text())["train_seconds"]
-                                 for folder in info["models"].values())
-            for name, (method, _) in MAPS.items():
-                hit = table[(table["method"] == method) & (table["map"] == name)].iloc[0]
-                rows.append({"dataset": spec, "precision": precision, "train_seed": seed, "map": name,
-                             **{m: float(hit[m]) for m in METRICS}})
-    native, how = native_bf16()
-    result = {**summarise(base, datasets, rows, seconds, native, how), **provenance()}
-    atomic_write_text(out / "precision.json", json.dumps(result, indent=2, default=str))
-    atomic_write_text(out / "precision.md", markdown(result))
+        folders = {p: roots[p] / folder_name(spec) for p in roots}
+        result["datasets"][spec] = compare(folders["bf16"], folders["float32"])
+        result["train_seconds"][spec] = {
+            p: _seconds(json.loads((folders[p] / "run.json").read_text())) for p in folders}
+    result["safe"] = all(row["within_noise"] for rows in result["datasets"].values() for row in rows)
     return result
 
 
-def summarise(base: dict, datasets, rows: list[dict], seconds: dict, native: bool, how: str) -> dict:
-    """The result (without provenance) from the runs' rows: the comparison and the verdict,
-    ``safe`` when every map of every dataset is within noise. What :func:`markdown` reads."""
-    comparison = compare(rows)
-    return {"profile": base, "datasets": list(datasets), "runs": rows, "comparison": comparison,
-            "train_seconds": seconds, "native_bf16": native, "bf16_how": how,
-            "safe": all(row["within_noise"] for row in comparison)}
+def run(out: Path, datasets, profile_name: str | None = None, log=print) -> dict:
+    """Train and evaluate the companion where it is missing (with the default run's recorded
+    profile, precision changed), then compare and write."""
+    from reproduce.evaluate import evaluate  # imports TensorFlow
+    from reproduce.profiles import METHODS
+    out = Path(out)
+    for spec in datasets:
+        path = out / "eval" / folder_name(spec) / "run.json"
+        if not path.exists():
+            raise InputError(f"no default run of {spec} in {out / 'eval'}: run ./run_all.sh "
+                             f"--out {out} first (the comparison is against it)")
+        profile = json.loads(path.read_text())["profile"]
+        if profile_name and profile["name"] != profile_name:
+            raise InputError(f"the run in {out} used profile {profile['name']!r}, not {profile_name!r}")
+        other = OTHER[profile["precision"]]
+        folder = companion_root(out, other) / "eval" / folder_name(spec)
+        if not (folder / "run.json").exists():
+            log(f"bf16-check: the {other} companion of {spec} (every method and seed)")
+            evaluate(spec, METHODS, dict(profile, precision=other), folder, log=log)
+    result = {**summarise(out, datasets), **provenance()}
+    atomic_write_text(out / "bf16_check.json", json.dumps(result, indent=2, default=str))
+    atomic_write_text(out / "bf16_check.md", markdown(result))
+    return result
 
 
 def markdown(r: dict) -> str:
-    lines = ["# Precision: float32 against bfloat16", "",
-             f"Written by `python -m reproduce precision --profile {r['profile']['name']} "
-             f"--datasets {','.join(r['datasets'])}` (reproduce/precision.py): the same data and "
-             "profile, trained three times: float32 with training seed 0 (the reference), float32 "
-             "with seed 1 (run-to-run noise), bf16 with seed 0. bf16 is within noise for a map when "
-             f"|bf16 - float32| <= max(|seed 1 - seed 0|, {FLOOR}) for both pixel AUROC and AUPRO. "
-             f"bf16 on this machine: {'native' if r['native_bf16'] else 'emulated'} ({r['bf16_how']}).", ""]
-    for spec in r["datasets"]:
+    other = OTHER[r["default_precision"]]
+    lines = ["# Precision: bfloat16 against float32", "",
+             f"Written by `python -m reproduce bf16-check` (reproduce/bf16_check.py). The default run "
+             f"({r['default_precision']}, `{r['folders'][r['default_precision']]}`) against its "
+             f"companion in {other} (`{r['folders'][other]}`): same profile ({r['profile']}), data and "
+             "training seeds, different precision, so different models. Values are seed means; "
+             "differences are bf16 - float32. Pixel AUROC's interval is a 95 % two-level bootstrap "
+             "over test images (paired) and each run's seeds; AUPRO's and image AUROC's ± is one "
+             "standard error over seeds. bf16 is within noise for a map when the pixel-AUROC "
+             f"interval contains 0 (or |difference| < {FLOOR}) and |AUPRO difference| < "
+             f"max(1.96 SE, {FLOOR}).", ""]
+    for spec, rows in r["datasets"].items():
         lines += [f"## {spec}", "",
-                  "| map | AUROC float32 | seed 1 | bf16 | seed diff | bf16 diff | AUPRO float32 | seed 1 "
-                  "| bf16 | seed diff | bf16 diff | within noise |", "|---|" + "---|" * 11]
-        for row in (c for c in r["comparison"] if c["dataset"] == spec):
-            cells = []
-            for m in METRICS:
-                cells += [f"{row[f'{m}_float32']:.3f}", f"{row[f'{m}_float32_seed1']:.3f}",
-                          f"{row[f'{m}_bf16']:.3f}", f"{row[f'{m}_seed_diff']:+.3f}",
-                          f"{row[f'{m}_bf16_diff']:+.3f}"]
-            lines.append(f"| {MAPS[row['map']][1]} | " + " | ".join(cells)
-                         + f" | {'yes' if row['within_noise'] else '**no**'} |")
-        lines += ["", "Training time of the three models (models found in the cache count the time "
-                  "they took when they were trained): " + ", ".join(
-                      f"{p} seed {k} {r['train_seconds'][_label(spec, p, k)]:.0f} s" for p, k in VARIANTS)
-                  + ".", ""]
-    lines += [f"**Verdict: bf16 is {'within' if r['safe'] else 'NOT within'} run-to-run noise on every map "
-              f"of every dataset here.**", ""]
+                  "| map | trained bf16 / float32 | pixel AUROC bf16 | float32 | difference [95 % interval] "
+                  "| AUPRO bf16 | float32 | difference ± SE | image AUROC difference ± SE | within noise |",
+                  "|---|---|---:|---:|---|---:|---:|---|---|---|"]
+        for row in rows:
+            low, high = row["pixel_auroc_diff_interval"]
+            lines.append(
+                f"| {row['label']} | {row['trained_bf16']}/{row['seeds_bf16']} / "
+                f"{row['trained_float32']}/{row['seeds_float32']} | {row['pixel_auroc_bf16']:.3f} | "
+                f"{row['pixel_auroc_float32']:.3f} | {row['pixel_auroc_diff']:+.3f} [{low:+.3f}, {high:+.3f}] | "
+                f"{row['aupro_30_bf16']:.3f} | {row['aupro_30_float32']:.3f} | "
+                f"{row['aupro_30_diff']:+.3f} ± {row['aupro_30_diff_se']:.3f} | "
+                f"{row['image_auroc_diff']:+.3f} ± {row['image_auroc_diff_se']:.3f} | "
+                f"{'yes' if row['within_noise'] else '**no**'} |")
+        secs = r["train_seconds"][spec]
+        if all(secs.values()):
+            lines += ["", "Training time of all models, as recorded when each was trained (the two "
+                      "runs did not run side by side; results/benchmark.md compares speed): "
+                      + ", ".join(f"{p} {s:.0f} s" for p, s in secs.items()) + "."]
+        lines.append("")
+    lines += [f"**Verdict: bf16 is {'within' if r['safe'] else 'NOT within'} run-to-run noise on every "
+              "map of every dataset here.**", ""]
     return "\n".join(lines)

@@ -1,11 +1,11 @@
-"""bf16: what stays float32, how ``auto`` is decided, and the verdict of the precision table."""
+"""bf16: what stays float32, how ``auto`` is decided, and the verdict of the bf16 check."""
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from reproduce import precision, profiles, train
+from reproduce import bf16_check, profiles, train
 
 
 @pytest.mark.parametrize("method", ["l2_ae", "ssim_ae", "vae"])
@@ -50,124 +50,94 @@ def test_auto_is_decided_once_from_the_hardware(monkeypatch):
     assert native == ("avx512_bf16" in flags or "amx_bf16" in flags or how.startswith("GPU")), how
 
 
-def _rows(ref, seed1, bf16, metric_offset=0.0):
-    rows = []
-    for (p, s), value in zip(precision.VARIANTS, (ref, seed1, bf16)):
-        for name in ("l2", "ssim", "vae_kl", "vae_rp"):
-            rows.append({"dataset": "d", "precision": p, "train_seed": s, "map": name,
-                         "pixel_auroc": value, "aupro_30": value + metric_offset})
-    return rows
-
-
-def test_bf16_is_within_noise_only_when_no_farther_than_another_seed():
-    same = precision.compare(_rows(0.80, 0.75, 0.77))  # bf16 0.03 off, seed 0.05 off
-    assert all(row["within_noise"] for row in same) and len(same) == 4
-    far = precision.compare(_rows(0.80, 0.79, 0.70))  # bf16 0.10 off, seed only 0.01
-    assert not any(row["within_noise"] for row in far)
-    assert far[0]["pixel_auroc_bf16_diff"] == pytest.approx(-0.10)
-    floor = precision.compare(_rows(0.80, 0.80, 0.805))  # identical seeds: the 0.01 floor
-    assert all(row["within_noise"] for row in floor)
-    nan = precision.compare(_rows(0.80, 0.80, float("nan")))  # undefined is not "within"
-    assert not any(row["within_noise"] for row in nan)
-
-
-def _table(md: str, spec: str) -> list[list[str]]:
-    """The cells of the markdown table under ``## spec`` (header and rule left out)."""
-    lines = md.splitlines()
-    at = lines.index(f"## {spec}")
-    table = []
-    for line in lines[at + 1:]:
-        if line.startswith("## "):
-            break
-        if line.startswith("|"):
-            table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    header, rule, *rows = table
-    assert len(header) == len(rule) == 12 and set(rule) == {"---"}
-    assert all(len(row) == 12 for row in rows), rows
-    return rows
-
-
-def test_the_precision_table_from_fabricated_rows():
-    """Two datasets, four maps each, every run a different number: each row of each table
-    shows its own map's three runs, the differences and the verdict; one map out of noise
-    on one metric turns the whole verdict."""
+def _fabricate(folder: Path, auc_shift: float, aupro: list[float], seeds=(0, 1, 2), k=6, bins=16):
+    """An evaluation folder of one dataset: metrics.csv, histograms.npz, run.json. Each
+    image's defect pixels sit ``auc_shift`` of the bins above its defect-free pixels."""
+    import json
     from reproduce.context import MAPS
-    rows = []
-    for d, spec in enumerate(("dA", "dB")):
-        for m, name in enumerate(MAPS):
-            ref = 0.5 + 0.1 * m + 0.01 * d
-            values = {("float32", 0): ref, ("float32", 1): ref - 0.02, ("bf16", 0): ref + 0.016}
-            for (p, seed), value in values.items():
-                jump = 0.185 if (spec, name, p) == ("dB", "vae_kl", "bf16") else 0.0
-                rows.append({"dataset": spec, "precision": p, "train_seed": seed, "map": name,
-                             "pixel_auroc": value + jump, "aupro_30": value / 2})  # AUROC only
-    seconds = {precision._label(spec, p, k): 10.0 * (i + 1)
-               for spec in ("dA", "dB") for i, (p, k) in enumerate(precision.VARIANTS)}
-    result = precision.summarise(profiles.get("smoke"), ["dA", "dB"], rows, seconds, False, "no AVX512-BF16")
-    assert result["safe"] is False and len(result["comparison"]) == 8
-    assert [(c["dataset"], c["map"]) for c in result["comparison"] if not c["within_noise"]] == [("dB", "vae_kl")]
-    bad = next(c for c in result["comparison"] if c["map"] == "vae_kl" and c["dataset"] == "dB")
-    assert not bad["pixel_auroc_within_noise"] and bad["aupro_30_within_noise"]
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)  # the same draws in every folder
+    rows, hist = [], {}
+    for name, (method, _) in MAPS.items():
+        counts = np.zeros((len(seeds), k, 2, bins), np.int64)
+        for s in range(len(seeds)):
+            for i in range(k):
+                counts[s, i, 0] = rng.multinomial(2000, np.ones(bins) / bins)
+                lift = int(round(auc_shift * bins)) + rng.integers(0, 2)
+                counts[s, i, 1] = np.roll(counts[s, i, 0] // 10, lift)
+                counts[s, i, 1, :lift] = 0  # no wrap-around: the defect sits higher
+        hist[f"{method}__{name}"] = counts
+        for s, seed in enumerate(seeds):
+            from evaluation.uncertainty import auroc_from_counts
+            rows.append({"dataset": "d", "method": method, "map": name, "seed": seed,
+                         "pixel_auroc": float(auroc_from_counts(counts[s].sum(0))),
+                         "aupro_30": aupro[s], "image_auroc": 0.7, "fit_trained": s != 2})
+    rows.append(dict(rows[0], method="l2_ae", map="ssim", pixel_auroc=0.99))  # a cross row
+    pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+    np.savez(folder / "histograms.npz", seeds=np.array(seeds), **hist)
+    (folder / "run.json").write_text(json.dumps({
+        "profile": {"name": "cpu", "precision": "bf16" if "extra" not in str(folder) else "float32"},
+        "test_images": k, "dataset_source": "fabricated", "models": {}}))
 
-    md = precision.markdown(result)
-    for d, spec in enumerate(("dA", "dB")):
-        table = _table(md, spec)
-        assert [row[0] for row in table] == [label for _, label in MAPS.values()]
-        for m, row in enumerate(table):
-            ref = 0.5 + 0.1 * m + 0.01 * d
-            bf16 = ref + 0.016 + (0.185 if (spec, m) == ("dB", 2) else 0.0)
-            assert row[1:6] == [f"{ref:.3f}", f"{ref - 0.02:.3f}", f"{bf16:.3f}", "-0.020",
-                                f"{bf16 - ref:+.3f}"]
-            assert row[6:11] == [f"{ref / 2:.3f}", f"{(ref - 0.02) / 2:.3f}", f"{(ref + 0.016) / 2:.3f}",
-                                 "-0.010", "+0.008"]
-            assert row[11] == ("**no**" if (spec, m) == ("dB", 2) else "yes")
-    assert "emulated (no AVX512-BF16)" in md
-    assert "float32 seed 0 10 s, float32 seed 1 20 s, bf16 seed 0 30 s" in md
-    assert "**Verdict: bf16 is NOT within run-to-run noise" in md
-    fine = [dict(r, pixel_auroc=r["pixel_auroc"] - 0.185) if (r["dataset"], r["map"], r["precision"])
-            == ("dB", "vae_kl", "bf16") else r for r in rows]  # back to +0.016
-    result = precision.summarise(profiles.get("smoke"), ["dA", "dB"], fine, seconds, True, "AMX")
-    assert result["safe"] is True
-    md = precision.markdown(result)
-    assert "**Verdict: bf16 is within run-to-run noise" in md and "native (AMX)" in md
-    assert all(row[11] == "yes" for spec in ("dA", "dB") for row in _table(md, spec))
+
+def test_the_runs_differ_only_beyond_noise(tmp_path):
+    """Same histograms and AUPROs: within noise. A companion whose defects sit far higher
+    (pixel AUROC clearly above) or whose AUPRO moved by 15 standard errors: not within."""
+    same = tmp_path / "same"
+    _fabricate(same / "eval" / "d", 0.25, [0.50, 0.52, 0.51])
+    _fabricate(bf16_check.companion_root(same, "float32") / "eval" / "d", 0.25, [0.50, 0.52, 0.51])
+    result = bf16_check.summarise(same, ["d"])
+    assert result["default_precision"] == "bf16" and result["safe"] is True
+    rows = result["datasets"]["d"]
+    assert [r["map"] for r in rows] == ["l2", "ssim", "vae_kl", "vae_rp"]  # no cross row
+    for row in rows:
+        low, high = row["pixel_auroc_diff_interval"]
+        assert low <= 0 <= high and abs(row["pixel_auroc_diff"]) < 0.02
+        assert (row["trained_bf16"], row["seeds_bf16"]) == (2, 3)
+        assert row["pixel_auroc_hist_diff"] == pytest.approx(row["pixel_auroc_diff"], abs=1e-9)
+
+    far = tmp_path / "far"
+    _fabricate(far / "eval" / "d", 0.25, [0.50, 0.52, 0.51])
+    _fabricate(bf16_check.companion_root(far, "float32") / "eval" / "d", 0.6, [0.20, 0.22, 0.21])
+    result = bf16_check.summarise(far, ["d"])
+    assert result["safe"] is False
+    for row in result["datasets"]["d"]:
+        low, high = row["pixel_auroc_diff_interval"]
+        assert high < -0.1 and row["pixel_auroc_diff"] < -0.1  # bf16 below float32
+        assert row["aupro_30_diff"] == pytest.approx(0.30) and not row["aupro_30_within_noise"]
+    md = bf16_check.markdown(result)
+    assert md.count("**no**") == 4 and "NOT within run-to-run noise" in md
+    assert "| l2-AE | 2/3 / 2/3 |" in md
 
 
 def test_the_precision_command_end_to_end_at_smoke_scale(tmp_path, monkeypatch):
-    """The command's plumbing, for one method (the table's logic is tested above on
-    fabricated rows): three trainings of the l2-AE on the same data, read back into one
-    verdict."""
+    """The plumbing, for one method: a default run (smoke: float32), then the command trains
+    its bf16 companion on the same data and seeds, and compares the two."""
     import json
 
+    from reproduce import profiles as profiles_module
     from reproduce.__main__ import main
-    from reproduce.context import MAPS
-    monkeypatch.setattr(precision, "METHODS", ("l2_ae",))
-    monkeypatch.setattr(precision, "MAPS", {"l2": MAPS["l2"]})
+    from reproduce.evaluate import evaluate
+    monkeypatch.setattr(profiles_module, "METHODS", ("l2_ae",))
     monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))
-    assert main(["precision", "--profile", "smoke", "--datasets", "nanofibres",
-                 "--out", str(tmp_path / "out")]) == 0
-    result = json.loads((tmp_path / "out" / "precision.json").read_text())
-    assert [(r["precision"], r["train_seed"], r["map"]) for r in result["runs"]] == [
-        (p, k, "l2") for p, k in precision.VARIANTS]
-    assert len(result["comparison"]) == 1 and result["datasets"] == ["nanofibres"]
-    for precision_, seed in precision.VARIANTS:  # the rows are the evaluations' metrics
-        folder = tmp_path / "out" / "precision" / f"nanofibres_{precision_}_seed{seed}"
-        metrics = pd.read_csv(folder / "metrics.csv")
-        hit = metrics[(metrics["method"] == "l2_ae") & (metrics["map"] == "l2")]
-        assert len(hit) == 1  # one training seed per evaluation
-        run = next(r for r in result["runs"] if (r["precision"], r["train_seed"]) == (precision_, seed))
-        for m in precision.METRICS:
-            assert run[m] == pytest.approx(float(hit[m].iloc[0]), abs=1e-6)
-        info = json.loads((folder / "run.json").read_text())
-        train_seeds = info["train_seeds"] if "train_seeds" in info else [info["train_seed"]]
-        assert train_seeds == [seed] and info["seeds"] == [0]  # same data, another training
-        for name in info["models"].values():
-            model = json.loads((Path(name) / "run.json").read_text())
-            assert (model["seed"], model["data_seed"], model["profile"]["precision"]) == (seed, 0, precision_)
-    assert result["safe"] == result["comparison"][0]["within_noise"]
-    assert result["comparison"][0]["pixel_auroc_bf16_diff"] == pytest.approx(
-        result["runs"][2]["pixel_auroc"] - result["runs"][0]["pixel_auroc"], abs=1e-12)
-    md = (tmp_path / "out" / "precision.md").read_text()
-    assert len(_table(md, "nanofibres")) == 1
-    # three different models: the seed and the precision are both in the key
-    assert len(list((tmp_path / "cache" / "models").iterdir())) == 3
+    out = tmp_path / "out"
+    assert main(["precision", "--datasets", "nanofibres", "--out", str(out)]) == 2  # no default run yet
+    evaluate("nanofibres", ("l2_ae",), profiles.get("smoke"), out / "eval" / "nanofibres", log=lambda m: None)
+    assert main(["bf16-check", "--profile", "cpu", "--datasets", "nanofibres", "--out", str(out)]) == 2
+    assert main(["bf16-check", "--datasets", "nanofibres", "--out", str(out)]) == 0
+    result = json.loads((out / "bf16_check.json").read_text())
+    assert result["default_precision"] == "float32" and list(result["datasets"]) == ["nanofibres"]
+    (row,) = result["datasets"]["nanofibres"]
+    companion = out / "extra" / "bf16_default" / "eval" / "nanofibres"
+    metrics = {p: pd.read_csv(f / "metrics.csv") for p, f in
+               (("float32", out / "eval" / "nanofibres"), ("bf16", companion))}
+    for p, table in metrics.items():  # the row's numbers are the evaluations' metrics
+        hit = table[(table["method"] == "l2_ae") & (table["map"] == "l2")]
+        assert row[f"pixel_auroc_{p}"] == pytest.approx(hit["pixel_auroc"].mean(), abs=1e-6)
+    info = json.loads((companion / "run.json").read_text())
+    for folder in info["models"].values():
+        model = json.loads((Path(folder) / "run.json").read_text())
+        assert (model["seed"], model["profile"]["precision"]) == (0, "bf16")
+    assert row["pixel_auroc_hist_diff"] == pytest.approx(row["pixel_auroc_diff"], abs=0.01)  # binning
+    assert "## nanofibres" in (out / "bf16_check.md").read_text()
+    assert len(list((tmp_path / "cache" / "models").iterdir())) == 2  # precision is in the key

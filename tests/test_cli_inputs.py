@@ -182,7 +182,7 @@ def test_unknown_method_through_train(tmp_path):
       "--out", "/proc/forbidden/out"], ["/proc/forbidden/out"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--profile", "smoke"], ["--out"]),  # argparse
     (["precision", "--profile", "huge", "--out", "{tmp}/out"], ["unknown profile 'huge'"]),
-    (["precision", "--datasets", " , ", "--out", "{tmp}/out"], ["--datasets names no dataset"]),
+    (["bf16-check", "--datasets", " , ", "--out", "{tmp}/out"], ["--datasets names no dataset"]),
     (["evaluate", "--dataset", "folder:{tmp}/ds", "--precision", "fp8", "--out", "{tmp}/out"],
      ["--precision", "fp8", "auto"]),
 ])
