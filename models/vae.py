@@ -124,7 +124,12 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             nll, kl = self.negative_elbo(x, self.warmup)
             loss = nll + kl
-            scaled = self.optimizer.scale_loss(nll + self.warmup * kl)
+            # under tf.distribute each replica sees its share of the global batch and the
+            # replicas' gradients are summed: divide by their number, as Keras' compiled
+            # losses do, so that the step equals one device's on the whole batch
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            objective = (nll + self.warmup * kl) / replicas
+            scaled = self.optimizer.scale_loss(objective)
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
         return self._report(loss, nll, kl)

@@ -6,7 +6,9 @@
   segment    apply a trained model to unlabelled images: heat maps and binary masks
   datasets   export a dataset in the MVTec AD layout, or draw a montage of it
   bench      the benchmark: training and segmentation cost, written to results/
-  precision  float32 against bf16 on the same data: the evidence for precision auto
+  bf16-check the default run against its companion in the other precision (bf16 / float32);
+             called `precision` before (the old name still works)
+  verify     recompute a results folder's numbers independently; exit 1 on any mismatch
 
 Expected bad input ends with one line ``error: ...`` and exit status 2. Ctrl-C (SIGINT)
 and SIGTERM stop cleanly with one ``error: interrupted ...`` line (status 130 / 143);
@@ -52,6 +54,29 @@ def _profile(args):
     return profile
 
 
+IMAGE_SIZE_HELP = ("resize every image of the folder dataset(s) to N x N, masks "
+                   "nearest-neighbour (default: 512 for mvtec:, the MVTec AD protocol; the "
+                   "files' size for folder:); recorded in run.json")
+
+
+def _apply_image_size(args) -> None:
+    """``--image-size N``: every dataset spec of the command gets the suffix ``@N``, so
+    that the size reaches every loader and names the dataset (textures/__init__.py)."""
+    size = getattr(args, "image_size", None)
+    if size is None:
+        return
+    import textures
+    for name in ("dataset", "spec"):
+        if getattr(args, name, None):
+            setattr(args, name, textures.with_image_size(getattr(args, name), size))
+    if hasattr(args, "datasets"):
+        if not args.datasets:
+            raise textures.InputError("--image-size needs --datasets naming folder datasets "
+                                      "(the default run's datasets are built-in)")
+        args.datasets = ",".join(textures.with_image_size(spec, size)
+                                 for spec in args.datasets.split(",") if spec.strip())
+
+
 def writable_dir(path: str) -> Path:
     """An output folder that exists (created if needed) and can be written."""
     from textures.errors import InputError
@@ -69,11 +94,23 @@ def cmd_all(args):
     if args.only == "bench":  # not part of the reproduction proper; see cmd_bench
         from reproduce import bench
         bench.run(writable_dir(args.out))
-        return
+        return 0
     profile, out = _profile(args), writable_dir(args.out)
     from reproduce import runner  # imports TensorFlow
-    runner.run(profile, out, only=args.only, datasets=args.datasets,
-               reuse_evaluations=args.reuse_evaluations)
+    return runner.run(profile, out, only=args.only, datasets=args.datasets,
+                      reuse_evaluations=args.reuse_evaluations)
+
+
+def cmd_verify(args):
+    """Status 1 (after writing the report) where any recomputed number disagrees."""
+    from reproduce import verify
+    root = Path(args.dir)
+    target = Path(args.report) if args.report else root / "verify.md"
+    report = verify.verify(root, target)  # bad input: InputError before anything is written
+    writable_dir(str(target.parent))
+    verify.write(report, target)
+    print(f"{report.summary()}; wrote {target}")
+    return 1 if report.mismatches else 0
 
 
 def cmd_bench(args):
@@ -82,18 +119,20 @@ def cmd_bench(args):
     print(f"wrote {Path(args.out) / 'benchmark.md'}")
 
 
-def cmd_precision(args):
+def cmd_bf16_check(args):
+    import textures
     from reproduce import profiles
-    name = args.profile or profiles.DEFAULT
-    profiles.get(name)  # an unknown profile: the usual error before TensorFlow loads
-    specs = [spec.strip() for spec in args.datasets.split(",") if spec.strip()]
+    if args.profile:
+        profiles.get(args.profile)  # unknown: the usual error, before TensorFlow loads
+    specs = [spec.strip() for spec in (args.datasets or ",".join(textures.DEFAULT_RUN)).split(",")
+             if spec.strip()]
     if not specs:
         from textures.errors import InputError
         raise InputError("--datasets names no dataset")
     out = writable_dir(args.out)
-    from reproduce import precision  # imports TensorFlow
-    result = precision.run(out, specs, name, log=lambda m: print(m, file=sys.stderr, flush=True))
-    print(f"wrote {out / 'precision.md'}: bf16 {'within' if result['safe'] else 'NOT within'} noise")
+    from reproduce import bf16_check
+    result = bf16_check.run(out, specs, args.profile, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"wrote {out / 'bf16_check.md'}: bf16 {'within' if result['safe'] else 'NOT within'} noise")
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -181,6 +220,7 @@ def parser():
                        help="augmentation: the square's 8 symmetries (default) or any angle")
         q.add_argument("--seeds", help="override the profile's training seeds, e.g. 0 or 0,1,2 "
                                        "(the data are made with the first)")
+        q.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
         return q
 
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
@@ -198,11 +238,19 @@ def parser():
     q.add_argument("--no-smoke", action="store_true", help="skip timing the smoke reproduction")
     q.set_defaults(func=cmd_bench)
 
-    q = sub.add_parser("precision", help="float32 against bf16 on the same data (precision.md)")
-    q.add_argument("--profile", default=None, help="default: the default profile")
-    q.add_argument("--datasets", default="fabric1,fabric2")
+    q = sub.add_parser("bf16-check", aliases=["precision"],  # its name until this release
+                       help="the default run against a companion run in the other precision "
+                       "(bf16_check.md; trains the companion if it is missing)")
+    q.add_argument("--profile", default=None, help="check that the default run used this profile")
+    q.add_argument("--datasets", help="default: the default run's datasets")
     q.add_argument("--out", default="results")
-    q.set_defaults(func=cmd_precision)
+    q.set_defaults(func=cmd_bf16_check)
+
+    q = sub.add_parser("verify", help="recompute a results folder's numbers independently "
+                                      "(verify.md; exit 1 on a mismatch)")
+    q.add_argument("dir", nargs="?", default="results", help="the results folder (default results)")
+    q.add_argument("--report", help="where to write the report (default DIR/verify.md)")
+    q.set_defaults(func=cmd_verify)
 
     q = with_profile(sub.add_parser("train", help="train one model"))
     q.add_argument("--dataset", required=True)
@@ -231,6 +279,7 @@ def parser():
     s.add_argument("spec")
     s.add_argument("--out", required=True, help="the PNG to write")
     for a in (e, s):
+        a.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
         a.add_argument("--seed", type=int, default=0)
         a.add_argument("--small", action="store_true", help="the smoke-scale version")
         a.set_defaults(func=cmd_datasets)
@@ -258,7 +307,9 @@ def main(argv=None) -> int:
     if in_main_thread:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        args.func(args)
+        _apply_image_size(args)
+        status = args.func(args)  # an int from the commands with a verdict (all, verify)
+        status = status if isinstance(status, int) else 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -284,7 +335,7 @@ def main(argv=None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
-    return 0
+    return status
 
 
 if __name__ == "__main__":

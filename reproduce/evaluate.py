@@ -139,6 +139,8 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
             "trainedness": health, "seconds": timings,
             "test_images": int(len(ds.test)), "validation_images": int(len(ds.val)),
             "train_images": int(len(ds.train)), "dataset_source": ds.source,
+            # the resolution every map and metric of this folder is at (textures/folders.py)
+            "image_size": list(ds.image_shape), "image_size_rule": textures.image_size_rule(spec),
             "structural_types": list(ds.structural_types), **provenance()}
     atomic_write_text(out / "run.json", json.dumps(info, indent=2, default=str))
     return table

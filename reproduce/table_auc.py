@@ -11,7 +11,9 @@ oracle F1 (best threshold on the test set) as an upper bound for reference.
 
 Writes ``table_auc.csv`` (long: dataset, method, map, label and every metric),
 ``table_auc.md`` (wide, a map in bold where it leads by more than its interval, then the published
-numbers from other data in their own section) and ``claims.json``: per dataset, the
+numbers from other data in their own section; for a dataset that is an MVTec AD texture
+category, by its folder's name, [MVTec AD]'s AE(l2) and AE(SSIM) beside ours with the
+metrics' definitions: :func:`mvtec_beside_ours`) and ``claims.json``: per dataset, the
 numbers behind the paper's claims (SSIM minus l2 pixel AUC; whether the VAE maps do no
 better than l2, i.e. within l2 + 0.02), so a report can cite them.
 """
@@ -353,6 +355,8 @@ def _trainedness_md(long: pd.DataFrame) -> list[str]:
           "| dataset | model | trained | R^2 | loss ratio / VAE gain | VAE active units |",
           "|---|---|---:|---:|---:|---:|"]
     for _, r in rows.iterrows():
+        if not math.isfinite(r.get("n_trained", math.nan)):  # method not evaluated
+            continue
         name = "VAE" if r["method"] == "vae" else r["label"]
         ratio = r.get("fit_nll_gain") if r["method"] == "vae" else r.get("fit_loss_ratio")
         units = _fmt(r.get("fit_active_units")) if r["method"] == "vae" else ""
@@ -389,6 +393,93 @@ def _auc_aupro_rows(rows: pd.DataFrame, columns: dict, auc) -> list[str]:
             cells.append(f"{auc(hit.iloc[0].to_dict())} / {_fmt(float(hit['aupro_30'].iloc[0]))}"
                          if len(hit) else "n/a")
         md.append(f"| {spec} | " + " | ".join(cells) + " |")
+    return md
+
+
+def pro_at_threshold(maps, masks, has_mask, threshold: float) -> float:
+    """[MVTec AD]'s per-region overlap at one threshold: over every 8-connected defect region
+    of the images with masks, the mean share of its pixels with ``map > threshold``."""
+    from scipy import ndimage
+
+    keep = np.asarray(has_mask, bool)
+    shares = []
+    for amap, mask in zip(np.asarray(maps)[keep], np.asarray(masks, bool)[keep]):
+        regions, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        if n:
+            hit = np.bincount(regions[amap > threshold], minlength=n + 1)[1:]
+            shares.extend(hit / np.bincount(regions.ravel())[1:])
+    return float(np.mean(shares)) if shares else math.nan
+
+
+def _test_set_note(info: dict) -> str:
+    """What part of the category's test set the evaluation saw, from its run.json."""
+    profile = info.get("profile") or {}
+    n = info.get("test_images")
+    if not profile:
+        return "test set: not recorded (no run.json)"
+    caps = [profile.get(k) for k in ("max_test_good", "max_test_per_type")]
+    if profile.get("small_data"):
+        return (f"{n} test images: the {profile.get('name')} profile reads only the first few "
+                "files of each folder (small data), a smoke test, not a result")
+    if any(c is not None for c in caps):
+        return (f"{n} test images, SUBSAMPLED by the {profile.get('name')} profile (the first "
+                f"{caps[0]} defect-free and {caps[1]} per defect type, profile keys "
+                "max_test_good / max_test_per_type); the published numbers use the full "
+                "test set: use --profile paper for that")
+    return f"{n} test images: the full test set, as [MVTec AD]"
+
+
+def mvtec_beside_ours(ctx, long: pd.DataFrame) -> list[str]:
+    """For every dataset that is an MVTec AD texture category (published.mvtec_category):
+    [MVTec AD] Table 3's AE(l2) and AE(SSIM) beside this run's l2-AE and SSIM-AE, the same
+    columns for both where they exist, and the definitions. [] where there is none."""
+    specs = [(spec, published.mvtec_category(spec)) for spec in long["dataset"].unique()]
+    specs = [(spec, cat) for spec, cat in specs if cat]
+    if not specs:
+        return []
+    proto = published.MVTEC_PROTOCOL
+    md = ["## MVTec AD: this run beside the published autoencoders", "",
+          f"Published: {published.MVTEC_SOURCE}. Their protocol (docs/PAPER_NOTES.md, 'MVTec AD "
+          f"at the published protocol'): images zoomed to {proto['image_size']} x "
+          f"{proto['image_size']} (the size [MVTec AD] states for its other texture methods; "
+          f"not stated for the autoencoders), {proto['patch_size']} x {proto['patch_size']} "
+          f"patches, {proto['training_patches']:,} training patches, windows at stride "
+          f"{proto['stride']}, maps averaged. Metrics:", "",
+          *[f"- {text}" for text in published.METRIC_DEFINITIONS], ""]
+    for spec, category in specs:
+        folder = ctx.eval_dir(spec)
+        info = {}
+        if (folder / "run.json").exists():
+            info = json.loads((folder / "run.json").read_text())
+        pro = {}
+        if (folder / "maps.npz").exists():
+            with np.load(folder / "maps.npz", allow_pickle=False) as z:
+                for name in ("l2", "ssim"):
+                    if name in z.files and f"threshold_{name}" in z.files:
+                        pro[name] = pro_at_threshold(z[name], z["masks"], z["has_mask"],
+                                                     float(z[f"threshold_{name}"]))
+        size = info.get("image_size")
+        profile = info.get("profile") or {}
+        md += [f"### {category} (`{spec}`)", "",
+               f"This run: images {'x'.join(map(str, size)) if size else 'of unrecorded size'}"
+               f" ({(info.get('image_size_rule') or {}).get('rule', 'rule not recorded')}), "
+               f"windows at stride {profile.get('stride', 'n/a')}, profile "
+               f"{profile.get('name', 'n/a')}; {_test_set_note(info)}.", "",
+               "| model | source | pixel ROC AUC | per-region overlap at val. threshold "
+               "| AUPRO (FPR <= 0.3) |", "|---|---|---:|---:|---:|"]
+        for method, name, label, theirs in (("l2_ae", "l2", "l2-AE", "AE (l2)"),
+                                            ("ssim_ae", "ssim", "SSIM-AE", "AE (SSIM)")):
+            their_pro, their_auc = published.MVTEC_TEXTURES[category][theirs]
+            md.append(f"| {theirs} | [MVTec AD] Table 3 | {their_auc:.2f} | {their_pro:.2f} "
+                      "| not reported |")
+            hit = long[(long["dataset"] == spec) & (long["method"] == method) & (long["map"] == name)]
+            if len(hit) and math.isfinite(hit["pixel_auroc"].iloc[0]):
+                row = hit.iloc[0].to_dict()
+                md.append(f"| {label} | this run | {_cell(row, 'pixel_auroc')} | "
+                          f"{_fmt(pro.get(name))} (first seed) | {_cell(row, 'aupro_30')} |")
+            else:
+                md.append(f"| {label} | this run | not evaluated | n/a | n/a |")
+        md.append("")
     return md
 
 
@@ -443,6 +534,7 @@ def run(ctx) -> list[Path]:
                 cells = [_fmt(aucs.get(m)) for m in MAPS]  # first seed, no interval: no bold
                 md.append(f"| {spec} | {kind} | " + " | ".join(cells) + " |")
         md.append("")
+    md += mvtec_beside_ours(ctx, long)
     md.append(published.markdown())
     atomic_write_text(md_path, "\n".join(md))
     found = claims(long, kinds, bounds)

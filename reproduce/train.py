@@ -149,6 +149,11 @@ def resolve_precision(profile: dict) -> dict:
 
 
 def _strategy():
+    """Every visible GPU under ``MirroredStrategy`` where there are several, else the
+    default (one device). The batch of the profile is the global batch, split over the
+    replicas, whose gradients are averaged: the same step as one device's on the whole
+    batch (tests/test_distribute.py, on two logical CPU devices). One machine only: see
+    README, "Several GPUs", for why not several machines."""
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
@@ -168,7 +173,8 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     set_precision(profile["precision"])
-    with _strategy().scope():
+    strategy = _strategy()
+    with strategy.scope():
         model = build(method, profile)
     steps = max(1, profile["patches_per_epoch"] // profile["batch_size"])
     done = _epochs_done(work / "backup")
@@ -198,6 +204,7 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
             "profile": {k: profile[k] for k in ("name",) + TRAINING_KEYS},
             "patches_seen": steps * profile["batch_size"] * profile["epochs"],
             "train_images": int(len(dataset.train)), "train_seconds": round(time.time() - started, 1),
+            "replicas": int(strategy.num_replicas_in_sync),
             **provenance()}
     shutil.rmtree(work, ignore_errors=True)
     atomic_write_text(folder / "run.json", json.dumps(info, indent=2))

@@ -51,3 +51,20 @@ def test_bf16_rows_are_compared_with_float32_and_do_not_replace_them():
     # the SSIM-vs-l2 cost compares float32 with float32 (1.14x), not a bf16 row
     assert "SSIM-AE costs 1.14x" in text
 
+
+
+def test_one_image_at_a_protocol_size_and_what_a_category_costs():
+    """The MVTec AD measurement, at a tiny size (the benchmark runs it at 512 x 512)."""
+    rows = bench.protocol_image_cost(1, size=160, methods=("l2_ae",))
+    assert [(r["method"], r["size"], r["stride"]) for r in rows] == [("l2_ae", 160, 30)]
+    assert 0 < rows[0]["range"][0] <= rows[0]["seconds"] <= rows[0]["range"][1]
+    fake = [{"method": "l2_ae", "size": 512, "profile": "cpu", "stride": 30, "seconds": 2.0,
+             "range": [1.9, 2.1]}, dict(rows[0], method="ssim_ae", size=512, seconds=1.0)]
+    cost = bench.category_cost(fake)
+    assert cost["carpet"] == {"images": 117 + 28, "seconds": (117 + 28) * 3.0}
+    r = _result(train_ratio=0.95, ssim_rate=50, segment_ratio=1.2)
+    assert "MVTec AD" not in bench.markdown(r)  # an older benchmark.json: no section
+    text = bench.markdown(dict(r, mvtec=fake))
+    assert "## One MVTec AD image at the protocol's 512 x 512" in text
+    assert "| l2_ae | l2, ssim | 2.00 [1.90-2.10] |" in text
+    assert f"| carpet | 145 | {145 * 3.0 / 60:.1f} |" in text

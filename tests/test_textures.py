@@ -160,10 +160,14 @@ def test_mvtec_layout_and_colour(tmp_path, capsys, monkeypatch):
     assert len(d.train) == 9 and len(d.val) == 1
     assert d.defect_types == ["cut", "good", "nomask"]
     assert list(d.has_mask) == [True, True, False] and list(d.labels) == [1, 0, 1]
-    assert d.masks[0].sum() == 20 * 30 and d.test.dtype == np.float32
+    # mvtec: zooms to the MVTec AD protocol's 512 x 512 (128 -> 512: each pixel 4 x 4,
+    # the mask nearest-neighbour); folder: keeps the files' size
+    assert d.image_shape == (512, 512) and d.spec == f"mvtec:{root}"
+    assert d.masks[0].sum() == 20 * 30 * 16 and d.test.dtype == np.float32
     assert "note:" in capsys.readouterr().err
     d2 = textures.load(f"folder:{root}", seed=3)
-    np.testing.assert_array_equal(d.val, d2.val)
+    assert d2.image_shape == (128, 128) and d2.masks[0].sum() == 20 * 30
+    np.testing.assert_array_equal(d.val, [folders.resize_image(v, 512) for v in d2.val])
     assert len(textures.load(f"folder:{root}", small=True).test) == 3
 
 

@@ -11,6 +11,16 @@ Layouts read (``PATH`` is the folder given in the spec):
 * ``visapp:PATH`` -- the paper's woven-fabric release: ``train/`` (or ``train/good``),
   ``test/`` (files, or one folder per type), masks in ``ground_truth/defective/``.
 
+Image size. ``mvtec:PATH`` follows the protocol of [MVTec AD] (Bergmann et al., CVPR 2019;
+docs/PAPER_NOTES.md, "MVTec AD at the published protocol"): every image is zoomed to
+``MVTEC_IMAGE_SIZE`` (512) x 512 before anything else, as that paper did for its texture
+categories. ``folder:``, ``nanotwice:`` and ``visapp:`` keep the files' own size. A size
+suffix ``@N`` on the spec (``mvtec:PATH@256``; what ``--image-size N`` writes) makes it N x N
+for any of them. Images shrink by area averaging (PIL's BOX filter: 1024 -> 512 is the
+mean of each 2 x 2 block) and grow bilinearly; masks are resized nearest-neighbour, so
+they stay binary, after they are checked against their image at the files' size. Every
+later step (training patches, maps, metrics) sees only the resized images and masks.
+
 Masks are matched to images by stem: ``<stem>``, ``<stem>_mask`` or ``<stem>_gt``. Images
 are read as grayscale float32 in [0, 1] (8-bit / 255, 16-bit / 65535); colour, palette,
 alpha and 16-bit input is converted with a one-line note on stderr, once per kind. A
@@ -36,6 +46,9 @@ from .errors import InputError
 
 EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_SIZE = 128  # the paper's patch size: smaller images cannot be processed
+# [MVTec AD] 4.1.1 and 4.1.3 zoom the texture images to 512 x 512 (docs/PAPER_NOTES.md)
+MVTEC_IMAGE_SIZE = 512
+DEFAULT_SIZE = {"mvtec": MVTEC_IMAGE_SIZE}  # other layouts: the files' own size
 SMALL_CAP = 4  # small=True: first few files of each split / test type
 GOOD_NAMES = ("good", "ok", "defect_free", "defect-free", "normal")
 
@@ -119,6 +132,26 @@ def read_image(path: Path, mask: bool = False) -> np.ndarray:
     return img
 
 
+def resize_image(img: np.ndarray, size: int) -> np.ndarray:
+    """A float32 (H, W) image in [0, 1] as ``size`` x ``size``: area averaging (BOX) where
+    it shrinks, bilinear where it grows; unchanged where it already has that size."""
+    if img.shape == (size, size):
+        return img
+    shrink = size <= min(img.shape)
+    out = Image.fromarray(np.ascontiguousarray(img, np.float32)).resize(
+        (size, size), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(out, np.float32), 0.0, 1.0)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A boolean (H, W) mask as ``size`` x ``size``, nearest-neighbour (it stays binary)."""
+    if mask.shape == (size, size):
+        return mask
+    out = Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size),
+                                                              Image.Resampling.NEAREST)
+    return np.asarray(out) > 0
+
+
 def _find_mask(folder: Path, stem: str) -> Path | None:
     if not folder.is_dir():
         return None
@@ -134,8 +167,15 @@ def _check_dir(path: Path, what: str) -> None:
         raise InputError(f"{path}: no such folder ({what} expected there)")
 
 
-def load(kind: str, path: str, seed: int = 0, small: bool = False) -> TextureDataset:
-    """Read the dataset at ``path`` in the layout ``kind`` (mvtec, folder, nanotwice, visapp)."""
+def load(kind: str, path: str, seed: int = 0, small: bool = False,
+         size: int | None = None) -> TextureDataset:
+    """Read the dataset at ``path`` in the layout ``kind`` (mvtec, folder, nanotwice, visapp),
+    every image resized to ``size`` x ``size`` (default: the layout's, ``DEFAULT_SIZE``)."""
+    if size is None:
+        size = DEFAULT_SIZE.get(kind)
+    if size is not None and int(size) < MIN_SIZE:
+        raise InputError(f"image size {size} is smaller than the {MIN_SIZE} x {MIN_SIZE} patch "
+                         f"size; choose at least {MIN_SIZE}")
     root = Path(path).expanduser()
     if not root.exists():
         raise InputError(f"{root}: no such folder; give an existing dataset folder")
@@ -223,22 +263,27 @@ def load(kind: str, path: str, seed: int = 0, small: bool = False) -> TextureDat
                 raise InputError(f"{f}: image is {img.shape[0]}x{img.shape[1]} but "
                                  f"{shape[0][1]} is {shape[0][0][0]}x{shape[0][0][1]}; all "
                                  "images of a dataset must have one size")
-            out.append(img)
-        return np.stack(out) if out else np.zeros((0, *shape[0][0]), np.float32)
+            out.append(img if size is None else resize_image(img, size))
+        return (np.stack(out) if out else
+                np.zeros((0, *((size, size) if size else shape[0][0])), np.float32))
 
     train, val = read_all(train_files), read_all(val_files)
     test = read_all([e[1] for e in tests])
     masks = np.zeros(test.shape, bool)
+    native = shape[0][0]  # every image's size in the files (checked above)
     for k, (_, img, m, _) in enumerate(tests):
         if m is not None:
             mk = read_image(m, mask=True)
-            if mk.shape != test.shape[1:]:
+            if mk.shape != native:
                 raise InputError(f"{m}: mask is {mk.shape[0]}x{mk.shape[1]} but its image "
-                                 f"{img} is {test.shape[1]}x{test.shape[2]}")
-            masks[k] = mk
+                                 f"{img} is {native[0]}x{native[1]}")
+            masks[k] = mk if size is None else resize_mask(mk, size)
     types = [e[0] for e in tests]
+    # the spec names the size where it is not the layout's default, so that the same
+    # folder at two sizes is two datasets (two model-cache keys, reproduce/train.py)
+    sized = "" if size == DEFAULT_SIZE.get(kind) else f"@{size}"
     return TextureDataset(
-        spec=f"{kind}:{path}", train=train, val=val, test=test, masks=masks,
+        spec=f"{kind}:{path}{sized}", train=train, val=val, test=test, masks=masks,
         has_mask=np.array([e[3] for e in tests], bool),
         labels=np.array([t != "good" for t in types], np.int64), defect_types=types,
         test_names=[e[1].stem for e in tests],
