@@ -20,10 +20,8 @@ import tensorflow as tf
 from evaluation.windows import extract_patches, fold, patch_values_to_maps
 from losses.l2 import l2_map
 from losses.ssim import ssim_map
+from methods import METHODS
 from models.vae import kl_divergence, reconstruction_probability
-
-MAPS_OF = {"l2_ae": ("l2", "ssim", "recon"), "ssim_ae": ("l2", "ssim", "recon"),
-           "vae": ("vae_kl", "vae_rp", "recon")}
 
 
 def _batched(fn, patches, batch):
@@ -81,20 +79,21 @@ def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
                  kl_stride=16, rp_samples=10, max_patches=4096, maps=None):
     """Maps of every image (K, H, W) for one trained model, as a dict of (K, H, W) arrays.
 
-    ``maps`` selects what to compute, by default everything the method gives (MAPS_OF):
-    ``l2``, ``ssim`` and ``recon`` for ``l2_ae`` and ``ssim_ae``; ``vae_kl``, ``vae_rp``
-    and ``recon`` for ``vae`` (the VAE's reconstruction comes with ``vae_rp``'s samples).
-    Images go through in groups of about ``max_patches`` patches: small images share
-    batches (one 192 px image has only 9 patches), and memory stays bounded whatever the
-    test set's size.
+    ``maps`` selects what to compute, by default everything the method gives (its
+    ``maps`` in methods.py): ``l2``, ``ssim`` and ``recon`` for ``l2_ae`` and ``ssim_ae``;
+    ``vae_kl``, ``vae_rp`` and ``recon`` for ``vae`` (the VAE's reconstruction comes with
+    ``vae_rp``'s samples). Images go through in groups of about ``max_patches`` patches:
+    small images share batches (one 192 px image has only 9 patches), and memory stays
+    bounded whatever the test set's size.
     """
     images = np.asarray(images, np.float32)
     if images.ndim != 3:
         raise ValueError(f"anomaly_maps needs images (K, H, W), got shape {images.shape}")
-    names = tuple(MAPS_OF[method]) if maps is None else tuple(maps)
-    unknown = [name for name in names if name not in MAPS_OF[method]]
+    gives = METHODS[method].maps
+    names = gives if maps is None else tuple(maps)
+    unknown = [name for name in names if name not in gives]
     if unknown or not names:
-        raise ValueError(f"{method} gives the maps {MAPS_OF[method]}, not {unknown or names}")
+        raise ValueError(f"{method} gives the maps {gives}, not {unknown or names}")
     per_image = len(extract_patches(images[:1], patch, stride)[0])
     group = max(1, max_patches // per_image)
     parts = []

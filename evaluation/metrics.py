@@ -25,13 +25,23 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from textures.errors import InputError
+from errors import InputError
 
 __all__ = ["roc_curve", "roc_auc", "pixel_auroc", "aupro", "image_auroc",
-           "segmentation_scores", "f1_max"]
+           "segmentation_scores", "f1_max", "connected_regions"]
+
+_IN_PLANE_8 = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE_8[1] = True  # 8-connectivity within each image, never across the stack
 
 
 # ----------------------------------------------------------------------------- helpers
+def connected_regions(stack) -> tuple[np.ndarray, int]:
+    """The 8-connected regions of the True pixels of each image of a (K, H, W) stack, as
+    ``scipy.ndimage.label`` numbers them (in raster order, image after image): the
+    defect regions of AUPRO, and of ``thresholds.max_region_threshold``."""
+    return ndimage.label(np.asarray(stack, bool), structure=_IN_PLANE_8)
+
+
 def _as_scores(scores) -> np.ndarray:
     """Flat float scores (float32 kept, integers widened), all finite."""
     scores = np.asarray(scores).ravel()
@@ -166,9 +176,7 @@ def aupro(maps, masks, has_mask, max_fpr: float = 0.3) -> float:
         raise InputError(f"max_fpr={max_fpr} must lie in (0, 1]; MVTec AD uses 0.3")
     maps, masks = _with_masks(maps, masks, has_mask)
     scores = _as_scores(maps)
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[1] = True  # 8-connectivity within an image, never across images
-    regions, n_regions = ndimage.label(masks, structure=in_plane)
+    regions, n_regions = connected_regions(masks)
     if n_regions == 0:
         raise InputError("no defect pixel in any mask: AUPRO needs defective test images")
     sizes = np.bincount(regions.ravel())  # sizes[0]: the defect-free pixels

@@ -16,14 +16,11 @@ pixels (a fixed false-positive rate on defect-free data).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from textures.errors import InputError
+from errors import InputError
+from evaluation.metrics import connected_regions
 
 __all__ = ["max_region_threshold", "percentile_threshold"]
-
-_IN_PLANE_8 = np.zeros((3, 3, 3), dtype=bool)
-_IN_PLANE_8[1] = True  # 8-connectivity within each image, never across the stack
 
 
 def _validation_stack(val_maps) -> np.ndarray:
@@ -41,7 +38,7 @@ def _validation_stack(val_maps) -> np.ndarray:
 def _largest_region(maps: np.ndarray, threshold) -> int:
     """Area in pixels of the largest 8-connected region of ``maps > threshold``, over
     all images (one labelling of the whole stack)."""
-    regions, n = ndimage.label(maps > threshold, structure=_IN_PLANE_8)
+    regions, n = connected_regions(maps > threshold)
     return int(np.bincount(regions.ravel())[1:].max()) if n else 0
 
 

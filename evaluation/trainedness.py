@@ -28,8 +28,8 @@ of the patches, the best constant likelihood). Reported per model:
 """
 import numpy as np
 
-from losses.l2 import l2_loss
-from losses.ssim import ssim_loss, ssim_map
+from losses.ssim import ssim_map
+from methods import METHODS, function
 from models.vae import gaussian_nll, kl_to_standard_normal
 
 ACTIVE_VARIANCE = 0.01
@@ -59,7 +59,7 @@ def trainedness(model, method, patches, batch=64):
         row["active_units"] = int((z_mean.reshape(len(x), -1).var(axis=0) > ACTIVE_VARIANCE).sum())
     else:
         x_hat = _batched(lambda b: (model(b, training=False),), x, batch)[0].astype(np.float32)
-        loss = l2_loss if method == "l2_ae" else ssim_loss
+        loss = function(METHODS[method].loss)  # the training loss (methods.py)
         row["loss"] = float(np.mean(loss(x, x_hat)))
         row["constant_loss"] = float(np.mean(loss(x, m)))
         row["loss_ratio"] = row["loss"] / row["constant_loss"]

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from textures.errors import InputError
+from errors import InputError
 
 __all__ = ["Grid", "window_starts", "extract_patches", "fold", "patch_values_to_maps"]
 

@@ -15,7 +15,9 @@ and SIGTERM stop cleanly with one ``error: interrupted ...`` line (status 130 / 
 the same command run again resumes an interrupted training from its last finished epoch.
 
 TensorFlow is imported only by the commands that need it, after the cheap checks
-(profile, output folder), so ``datasets`` and most bad input answer within a second.
+(profile, method, experiment names, output folder), so ``datasets`` and most bad input
+answer within a second; its C++ log is quiet unless TF_CPP_MIN_LOG_LEVEL is set
+(reproduce/quiet.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,15 @@ import sys
 import threading
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from errors import InputError, TrainingError
+from files import atomic_write_bytes
+from reproduce.quiet import import_tensorflow
+
+# TensorFlow's C++ log, unless the user chose a level: 3 keeps only FATAL. Level 2 would
+# still print a grappler "remapper failed" ERROR line during training that is only noise
+# (the graph runs unoptimised by that pass); Python exceptions surface whatever the level.
+# Level 3 also hides TensorFlow's start-up lines (reproduce/quiet.py).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _profile(args):
@@ -38,12 +48,10 @@ def _profile(args):
     if getattr(args, "rotation", None):
         profile["rotation"] = args.rotation
     if getattr(args, "epochs", None) is not None:  # --epochs 0 is an error, not "unset"
-        from textures.errors import InputError
         if args.epochs < 1:
             raise InputError(f"--epochs must be at least 1, not {args.epochs}")
         profile["epochs"] = args.epochs
     if getattr(args, "seeds", None) is not None:
-        from textures.errors import InputError
         try:
             seeds = tuple(int(v) for v in args.seeds.split(","))
         except ValueError:
@@ -71,15 +79,14 @@ def _apply_image_size(args) -> None:
             setattr(args, name, textures.with_image_size(getattr(args, name), size))
     if hasattr(args, "datasets"):
         if not args.datasets:
-            raise textures.InputError("--image-size needs --datasets naming folder datasets "
-                                      "(the default run's datasets are built-in)")
+            raise InputError("--image-size needs --datasets naming folder datasets "
+                             "(the default run's datasets are built-in)")
         args.datasets = ",".join(textures.with_image_size(spec, size)
                                  for spec in args.datasets.split(",") if spec.strip())
 
 
 def writable_dir(path: str) -> Path:
     """An output folder that exists (created if needed) and can be written."""
-    from textures.errors import InputError
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -91,19 +98,16 @@ def writable_dir(path: str) -> Path:
 
 
 def cmd_all(args):
-    if args.only == "bench":  # not part of the reproduction proper; see cmd_bench
-        from reproduce import bench
-        bench.run(writable_dir(args.out))
-        return 0
+    from reproduce import runner
     profile, out = _profile(args), writable_dir(args.out)
-    from reproduce import runner  # imports TensorFlow
+    # runner.run checks --only before it imports TensorFlow
     return runner.run(profile, out, only=args.only, datasets=args.datasets,
                       reuse_evaluations=args.reuse_evaluations)
 
 
 def cmd_verify(args):
     """Status 1 (after writing the report) where any recomputed number disagrees."""
-    from reproduce import verify
+    from reproduce.experiments import verify
     root = Path(args.dir)
     target = Path(args.report) if args.report else root / "verify.md"
     report = verify.verify(root, target)  # bad input: InputError before anything is written
@@ -114,8 +118,10 @@ def cmd_verify(args):
 
 
 def cmd_bench(args):
-    from reproduce import bench
-    bench.run(writable_dir(args.out), repeats=args.repeats, smoke=not args.no_smoke)
+    out = writable_dir(args.out)
+    import_tensorflow()
+    from reproduce.experiments import bench
+    bench.measure(out, repeats=args.repeats, smoke=not args.no_smoke)
     print(f"wrote {Path(args.out) / 'benchmark.md'}")
 
 
@@ -127,48 +133,38 @@ def cmd_bf16_check(args):
     specs = [spec.strip() for spec in (args.datasets or ",".join(textures.DEFAULT_RUN)).split(",")
              if spec.strip()]
     if not specs:
-        from textures.errors import InputError
         raise InputError("--datasets names no dataset")
     out = writable_dir(args.out)
+    import_tensorflow()
     from reproduce import bf16_check
     result = bf16_check.run(out, specs, args.profile, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"wrote {out / 'bf16_check.md'}: bf16 {'within' if result['safe'] else 'NOT within'} noise")
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    """Copy under a temporary name beside ``dst``, then rename: never a partial ``dst``."""
-    import shutil
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def cmd_train(args):
-    from reproduce.profiles import check_method
+    from methods import check_method
     profile, method = _profile(args), check_method(args.method)
     out = writable_dir(args.out)
     import textures
-    from reproduce import train  # imports TensorFlow
+    import_tensorflow()
+    from reproduce import train
     ds = textures.load(args.dataset, seed=profile["seeds"][0], small=profile["small_data"])
     folder = train.train(ds, method, profile, seed=profile["seeds"][0])
     (out / "run.json").unlink(missing_ok=True)  # an older model's: not complete any more
     for name in ("model.keras", "log.csv", "run.json"):  # run.json last: marks it complete
-        _copy_atomic(folder / name, out / name)
+        atomic_write_bytes(out / name, (folder / name).read_bytes())
     print(f"trained {args.method} on {args.dataset}: {out / 'model.keras'}")
 
 
 def cmd_evaluate(args):
-    from reproduce.profiles import check_method
+    from methods import METHODS, check_method
     methods = [check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
     if not methods:
-        from textures.errors import InputError
-        raise InputError(f"--methods {args.methods!r} names no method: give some of l2_ae,ssim_ae,vae")
+        raise InputError(f"--methods {args.methods!r} names no method: give some of "
+                         f"{','.join(METHODS)}")
     profile, out = _profile(args), writable_dir(args.out)
-    from reproduce.evaluate import evaluate  # imports TensorFlow
+    import_tensorflow()
+    from reproduce.evaluate import evaluate
     table = evaluate(args.dataset, methods, profile, out,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     print(table[["dataset", "method", "map", "pixel_auroc", "aupro_30", "image_auroc"]]
@@ -176,13 +172,13 @@ def cmd_evaluate(args):
 
 
 def cmd_segment(args):
+    import_tensorflow()
     from reproduce.segment import segment
     segment(Path(args.model), args.images, writable_dir(args.out))
 
 
 def cmd_datasets(args):
     import textures
-    from textures.errors import InputError
     target = Path(args.dir if args.action == "export" else args.out)
     writable_dir(str(target.parent))
     if args.action == "show" and target.is_dir():
@@ -206,6 +202,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser():
+    from reproduce import runner
     from reproduce.profiles import DEFAULT, NAMES
     p = _Parser(prog="python -m reproduce", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -225,7 +222,8 @@ def parser():
 
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
     q.add_argument("--out", default="results")
-    q.add_argument("--only", help="run one experiment (comma-separated names allowed)")
+    q.add_argument("--only", help="run only these experiments, comma-separated: "
+                                  f"{', '.join(runner.NAMES)}")
     q.add_argument("--datasets", help="comma-separated dataset specs (default: fabric1,fabric2,nanofibres,brick)")
     q.add_argument("--reuse-evaluations", action="store_true",
                    help="with --only: draw tables and figures from the evaluation folders "
@@ -302,7 +300,6 @@ _USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    from textures.errors import InputError
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -310,7 +307,7 @@ def main(argv=None) -> int:
         _apply_image_size(args)
         status = args.func(args)  # an int from the commands with a verdict (all, verify)
         status = status if isinstance(status, int) else 0
-    except InputError as e:
+    except (InputError, TrainingError) as e:  # bad input; a NaN loss
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
@@ -323,14 +320,6 @@ def main(argv=None) -> int:
             raise
         print(f"error: {e.filename or 'a file'}: {e.strerror}; check its permissions and the "
               "free space, or choose another --out", file=sys.stderr)
-        return 2
-    except Exception as e:
-        # TrainingError (e.g. a NaN loss); reproduce.train is imported only by the commands
-        # that train, so it can only have been raised if that module is loaded
-        training = sys.modules.get("reproduce.train")
-        if training is None or not isinstance(e, training.TrainingError):
-            raise
-        print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         if in_main_thread:

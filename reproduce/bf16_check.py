@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reproduce.context import MAPS, folder_name
-from reproduce.provenance import atomic_write_text, provenance
+from errors import InputError
 from evaluation.uncertainty import REPLICATES, interval, seed_mean_auroc
-from textures.errors import InputError
+from files import atomic_write_text
+from methods import MAPS, METHODS, own_maps
+from reproduce.context import folder_name
+from reproduce.provenance import provenance
 
 METRICS = ("pixel_auroc", "aupro_30", "image_auroc")
 FLOOR = 0.01
@@ -50,11 +52,11 @@ def companion_root(out: Path, precision: str) -> Path:
 def _read(folder: Path):
     """An evaluation folder's metrics (rows of the model maps), histograms and run.json."""
     metrics = pd.read_csv(folder / "metrics.csv")
-    metrics = metrics[[MAPS.get(m, (None,))[0] == method for method, m in
+    metrics = metrics[[name in own_maps(method) for method, name in
                        zip(metrics["method"], metrics["map"])]]  # each map of its own model
     with np.load(folder / "histograms.npz") as z:
-        hist = {name: z[f"{method}__{name}"] for name, (method, _) in MAPS.items()
-                if f"{method}__{name}" in z.files}
+        hist = {name: z[f"{m.method}__{name}"] for name, m in MAPS.items()
+                if f"{m.method}__{name}" in z.files}
     return metrics, hist, json.loads((folder / "run.json").read_text())
 
 
@@ -84,11 +86,11 @@ def compare(bf16_folder: Path, float32_folder: Path) -> list[dict]:
             rb.get("dataset_source") != rf.get("dataset_source"):
         raise InputError(f"{bf16_folder} and {float32_folder} were not evaluated on the same data")
     rows = []
-    for name, (method, label) in MAPS.items():
+    for name, m in MAPS.items():
         b, f = mb[mb["map"] == name], mf[mf["map"] == name]
         if b.empty or f.empty:
             continue
-        row = {"map": name, "label": label, "seeds_bf16": len(b), "seeds_float32": len(f),
+        row = {"map": name, "label": m.label, "seeds_bf16": len(b), "seeds_float32": len(f),
                "trained_bf16": int(b["fit_trained"].astype(bool).sum()),
                "trained_float32": int(f["fit_trained"].astype(bool).sum())}
         for metric in METRICS:
@@ -137,7 +139,6 @@ def run(out: Path, datasets, profile_name: str | None = None, log=print) -> dict
     """Train and evaluate the companion where it is missing (with the default run's recorded
     profile, precision changed), then compare and write."""
     from reproduce.evaluate import evaluate  # imports TensorFlow
-    from reproduce.profiles import METHODS
     out = Path(out)
     for spec in datasets:
         path = out / "eval" / folder_name(spec) / "run.json"
@@ -151,7 +152,7 @@ def run(out: Path, datasets, profile_name: str | None = None, log=print) -> dict
         folder = companion_root(out, other) / "eval" / folder_name(spec)
         if not (folder / "run.json").exists():
             log(f"bf16-check: the {other} companion of {spec} (every method and seed)")
-            evaluate(spec, METHODS, dict(profile, precision=other), folder, log=log)
+            evaluate(spec, list(METHODS), dict(profile, precision=other), folder, log=log)
     result = {**summarise(out, datasets), **provenance()}
     atomic_write_text(out / "bf16_check.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "bf16_check.md", markdown(result))

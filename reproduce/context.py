@@ -1,8 +1,9 @@
 """What every experiment module receives: where to write, what was evaluated, how to log.
 
-Each experiment of the paper is one module of reproduce/ with a ``run(ctx)`` function.
-Experiments that need trained models read the evaluation folders that
-``reproduce.evaluate`` wrote before them (one per dataset); they never train themselves.
+Each experiment is one module of reproduce/experiments/ with a ``run(ctx)`` function
+(the registry: reproduce/experiments/__init__.py). Experiments that need trained models
+read the evaluation folders that ``reproduce.evaluate`` wrote before them (one per
+dataset); they never train themselves.
 
 An evaluation folder (``ctx.eval_dir(spec)``) holds:
   metrics.csv  one row per (dataset, method, map, seed): dataset, method, map, seed, pixel_auroc,
@@ -15,24 +16,30 @@ An evaluation folder (``ctx.eval_dir(spec)``) holds:
                training seed
   histograms.npz  <method>__<map>: (S, K, 2, bins) per-seed, per-image pixel counts
                for the bootstrap intervals (evaluation/uncertainty.py); seeds (S,)
-  logs/<method>.csv  the per-epoch training log (epoch, loss[, reconstruction, kl])
+  logs/        the per-epoch training log (epoch, loss[, reconstruction, kl]) of every
+               model: <method>.csv for the first training seed, <method>_seed<k>.csv for
+               each further seed k (``log_file``; folders written before this kept only
+               the first)
   run.json     provenance
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# map name -> (method that produces it, label used in tables and figures)
-MAPS = {"l2": ("l2_ae", "l2-AE"), "ssim": ("ssim_ae", "SSIM-AE"),
-        "vae_kl": ("vae", "VAE (KL)"), "vae_rp": ("vae", "VAE (recon. prob.)")}
-
 
 def folder_name(spec: str) -> str:
     """A dataset spec as one folder name (``folder:/data/x`` -> ``folder__data_x``)."""
     return spec.replace(":", "_").replace("/", "_")
+
+
+def log_file(folder: Path, method: str, seed: int, first: bool) -> Path:
+    """Where an evaluation folder keeps the training log of ``method`` at training
+    ``seed`` (``first``: the run's first training seed)."""
+    return Path(folder) / "logs" / (f"{method}.csv" if first else f"{method}_seed{seed}.csv")
 
 
 @dataclass
@@ -49,3 +56,22 @@ class Context:
 
     def log(self, message: str) -> None:
         print(f"[{time.time() - self.started:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+    def structural_types(self, spec: str) -> list[str]:
+        """The dataset's structural defect types: from its evaluation's run.json if
+        recorded there, else from the dataset itself (textures caches generated
+        datasets); [] if unknown."""
+        try:
+            info = json.loads((self.eval_dir(spec) / "run.json").read_text())
+            if isinstance(info.get("structural_types"), list):
+                return [str(t) for t in info["structural_types"]]
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            import textures
+            seeds = self.profile.get("seeds", (0,))
+            ds = textures.load(spec, seed=seeds[0], small=bool(self.profile.get("small_data")))
+            return list(ds.structural_types)
+        except Exception as error:  # an unknown or unreadable dataset: no preference
+            self.log(f"structural types of {spec} unknown ({error})")
+            return []

@@ -7,8 +7,8 @@ the cross rows l2_ae/ssim and ssim_ae/l2 score each autoencoder with the other r
 the rows reference/knn and reference/intensity the controls of evaluation/reference.py;
 each model's row carries its trainedness, evaluation/trainedness.py), maps.npz (the first
 seed's maps; format in reproduce/context.py), histograms.npz (every seed's per-image pixel
-histograms for the bootstrap intervals, evaluation/uncertainty.py), logs/<method>.csv (the
-first seed's) and run.json. Each file is written under a temporary name and renamed;
+histograms for the bootstrap intervals, evaluation/uncertainty.py), logs/ (every model's
+training log) and run.json. Each file is written under a temporary name and renamed;
 run.json comes last and marks the folder complete.
 """
 from __future__ import annotations
@@ -28,11 +28,12 @@ from evaluation.scoring import COLUMNS, score
 from evaluation.trainedness import trainedness
 from evaluation.uncertainty import pixel_histograms
 from evaluation.windows import extract_patches
+from files import atomic_write_bytes, atomic_write_text
+from methods import check_method, own_maps
 from reproduce import train as training
-from reproduce.profiles import check_method
-from reproduce.provenance import atomic_write_bytes, atomic_write_text, provenance
+from reproduce.context import log_file
+from reproduce.provenance import provenance
 
-MAIN_MAP = {"l2_ae": "l2", "ssim_ae": "ssim"}
 TRAINEDNESS = ("loss", "constant_loss", "loss_ratio", "nll_gain", "r2", "ssim", "spread_ratio",
                "correlation", "kl", "active_units", "trained")
 
@@ -108,12 +109,12 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
                 rows.append({"dataset": spec, "method": method, "map": name, "seed": ts, **metrics,
                              **{f"fit_{key}": fit.get(key) for key in TRAINEDNESS}})
                 histograms.setdefault(f"{method}__{name}", []).append(counts)
-                if first and MAIN_MAP.get(method, name) == name:
+                if first and name in own_maps(method):  # not the cross maps
                     arrays[name] = test_map
                     arrays[f"threshold_{name}"] = np.float32(metrics["threshold"])
             timings[f"evaluate_{method}_seed{ts}"] = round(time.time() - t, 2)
-            if first:
-                atomic_write_bytes(out / "logs" / f"{method}.csv", (Path(folder) / "log.csv").read_bytes())
+            atomic_write_bytes(log_file(out, method, ts, first),
+                               (Path(folder) / "log.csv").read_bytes())
     t = time.time()
     log(f"{spec}: reference detectors (nearest training patch, naive intensity)")
     both = reference_maps(ds.train, np.concatenate([ds.test, ds.val]), seed=seed)

@@ -33,9 +33,8 @@ measured on a GPU); ``smoke`` too, so that the tests run the same arithmetic eve
 Everything that determines a trained model (training values, dataset, seed, code) goes
 into its cache key (reproduce/train.py); evaluation values do not.
 """
-from textures.errors import InputError
+from errors import InputError
 
-METHODS = ("l2_ae", "ssim_ae", "vae")
 TRAINING_KEYS = ("patches_per_epoch", "epochs", "batch_size", "learning_rate",
                  "weight_decay", "latent_dim", "patch_size", "precision", "small_data", "rotation",
                  "ssim_loss", "kl_warmup_epochs")
@@ -75,10 +74,3 @@ def get(name: str) -> dict:
         raise InputError(f"unknown profile {name!r}: choose one of {', '.join(NAMES)}")
     column = NAMES.index(name)
     return {"name": name, **{key: values[column] for key, values in PROFILES.items()}}
-
-
-def check_method(method: str) -> str:
-    """``method`` if it is one of METHODS, else InputError (no TensorFlow needed)."""
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    return method

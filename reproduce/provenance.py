@@ -1,32 +1,15 @@
-"""What every run.json records: package versions, git commit, host; and atomic writes."""
+"""What every run.json records: package versions, git commit, host.
+
+``REPO`` is the repository's root, ``cpu_field`` reads this machine's /proc/cpuinfo.
+"""
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, then rename: never a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def _git_commit() -> str:
@@ -42,14 +25,20 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _cpu_model() -> str:
+def cpu_field(name: str) -> str:
+    """The value of the first ``name : value`` line of /proc/cpuinfo ("flags", "cpu MHz",
+    "model name"); "" where there is none (another system)."""
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
+            if line.startswith(name):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return ""
+
+
+def _cpu_model() -> str:
+    return cpu_field("model name") or platform.processor() or "unknown"
 
 
 def provenance() -> dict:
@@ -63,30 +52,3 @@ def provenance() -> dict:
             "host": {"cpu": _cpu_model(), "cores": os.cpu_count(), "gpus": gpus,
                      "platform": platform.platform()}}
 
-
-def save_figure(fig, path, dpi=120) -> None:
-    """A matplotlib figure as PNG, written under a temporary name and renamed."""
-    import io
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def dataset_panels(n_panels, width, height):
-    """A figure with one axes per dataset, three to a row; unused axes switched off.
-
-    Returns (plt, fig, axes) with ``axes`` the first ``n_panels`` axes in reading order.
-    """
-    import math
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    n = max(n_panels, 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                             constrained_layout=True)
-    for ax in list(grid.flat)[n_panels:]:
-        ax.axis("off")
-    return plt, fig, list(grid.flat)[:n_panels]

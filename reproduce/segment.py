@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 import textures
+from errors import InputError
 from evaluation.thresholds import max_region_threshold
+from files import atomic_write_bytes
+from methods import METHODS
 from reproduce import profiles
-from reproduce.evaluate import MAIN_MAP, maps_for
-from reproduce.provenance import atomic_write_bytes, save_figure
+from reproduce.evaluate import maps_for
+from reproduce.plotting import pyplot, save_figure
 from reproduce.train import load
-from textures.errors import InputError
 from textures.folders import read_image
 
 
@@ -32,7 +34,7 @@ def segment(model_dir: Path, images, out: Path) -> None:
     method = info["method"]
     profile = {**profiles.get(info["profile"]["name"]), **info["profile"]}
     pics = [read_image(Path(p)) for p in images]
-    map_name = MAIN_MAP.get(method, "vae_rp")
+    map_name = METHODS[method].main_map
     model = load(model_dir)
     ds = textures.load(info["dataset"], seed=info.get("data_seed", info["seed"]), small=profile["small_data"])
     # the validation images `evaluate` chooses its threshold on (the profile's subset), so
@@ -40,9 +42,7 @@ def segment(model_dir: Path, images, out: Path) -> None:
     ds = ds.subset(profile["max_test_good"], profile["max_test_per_type"], profile["max_val"])
     threshold = max_region_threshold(maps_for(model, method, ds.val, profile, (map_name,))[map_name],
                                      profile["min_defect_area"])
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     for path, pic in zip(images, pics):
         amap = maps_for(model, method, pic[None], profile, (map_name,))[map_name][0]
         stem = Path(path).stem
@@ -57,7 +57,6 @@ def segment(model_dir: Path, images, out: Path) -> None:
         for ax in axes:
             ax.axis("off")
         save_figure(fig, out / f"{stem}_overlay.png", dpi=100)
-        plt.close(fig)
         from PIL import Image
         mask_buf = io.BytesIO()
         Image.fromarray(((amap > threshold) * 255).astype(np.uint8)).save(mask_buf, format="PNG")

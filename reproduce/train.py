@@ -1,8 +1,9 @@
 """Train one model through the cache: never retrain what exists, never reuse a stale one.
 
 A trained model lives in ``<cache>/models/<method>-<dataset>-<key>/`` where ``key`` hashes
-everything that determines it: dataset spec and seed, method, the profile's training
-values, and the source of models/, losses/ and textures/. The folder is complete when
+everything that determines it: dataset spec and seed, method (with its builder and loss,
+the MODEL_FIELDS of its entry in methods.py), the profile's training values, and the
+source of models/, losses/, textures/ and this module. The folder is complete when
 ``run.json`` exists; it is written last, after ``model.keras`` (itself written to a
 temporary name and renamed). An interrupted run leaves ``work/``, from which the next run
 resumes at the last finished epoch (Keras BackupAndRestore).
@@ -22,24 +23,21 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from losses.l2 import l2_loss
-from losses.ssim import ssim_loss, ssim_loss_fast
-from models.autoencoder import build_autoencoder
-from models.vae import KLWarmUp, build_vae
-from reproduce.profiles import TRAINING_KEYS, check_method
-from reproduce.provenance import atomic_write_text, provenance
+from errors import TrainingError
+from files import atomic_write_text
+from methods import METHODS, MODEL_FIELDS, check_method, function
+from models.vae import VAE, KLWarmUp
+from reproduce.context import folder_name
+from reproduce.profiles import TRAINING_KEYS
+from reproduce.provenance import REPO, cpu_field, provenance
 from textures.patches import patch_dataset
 
-REPO = Path(__file__).resolve().parent.parent
 # The source that determines a trained model: the network, the losses, the data and their
 # sampler (every file of these folders, at any depth), and this module (the optimiser,
-# compile, the fit loop). Figures, tables and evaluation (trainedness included) do not
-# change a trained model and are not hashed.
+# compile, the fit loop). The method's builder and loss enter the key by name (methods.py).
+# Figures, tables and evaluation (trainedness included) do not change a trained model and
+# are not hashed.
 MODEL_CODE = ("models", "losses", "textures", "reproduce/train.py")
-
-
-class TrainingError(RuntimeError):
-    """Training failed in a way the user must hear about (e.g. the loss became NaN)."""
 
 
 def cache_root() -> Path:
@@ -61,6 +59,7 @@ def model_key(spec: str, seed: int, method: str, profile: dict, data_seed: int |
     """``seed`` seeds the training; the data are made with the same seed unless
     ``data_seed`` says otherwise (then it is part of the key too)."""
     settings = {"dataset": spec, "seed": seed, "method": method, "code": code_version(),
+                **{k: getattr(METHODS[method], k) for k in MODEL_FIELDS},
                 **{k: profile[k] for k in TRAINING_KEYS}}
     if data_seed is not None and data_seed != seed:
         settings["data_seed"] = data_seed
@@ -68,27 +67,27 @@ def model_key(spec: str, seed: int, method: str, profile: dict, data_seed: int |
 
 
 def model_dir(spec: str, seed: int, method: str, profile: dict, data_seed: int | None = None) -> Path:
-    safe = spec.replace(":", "_").replace("/", "_").strip("_")[-40:]
+    safe = folder_name(spec).strip("_")[-40:]
     key = model_key(spec, seed, method, profile, data_seed)
     return cache_root() / "models" / f"{method}-{safe}-{key}"
 
 
 def build(method: str, profile: dict):
-    """The model for a method, compiled with the paper's optimiser settings."""
-    size = dict(latent_dim=profile["latent_dim"], patch_size=profile["patch_size"])
-    model = build_vae(**size) if method == "vae" else build_autoencoder(**size)
+    """The model for a method (its builder in methods.py), compiled with the paper's
+    optimiser settings."""
+    builder = function(METHODS[method].builder)
+    model = builder(latent_dim=profile["latent_dim"], patch_size=profile["patch_size"])
     compile_for(model, method, profile)
     return model
 
 
 def compile_for(model, method: str, profile: dict) -> None:
-    """Compile with a fresh Adam (the paper's optimiser) and the method's loss."""
+    """Compile with a fresh Adam (the paper's optimiser) and the method's loss (none for
+    the VAE: its train_step holds its loss)."""
     optimizer = keras.optimizers.Adam(profile["learning_rate"], weight_decay=profile["weight_decay"])
-    if method == "vae":
-        model.compile(optimizer=optimizer)  # the VAE's train_step holds its loss
-    else:
-        ssim = ssim_loss_fast if profile["ssim_loss"] == "fast" else ssim_loss
-        model.compile(optimizer=optimizer, loss=l2_loss if method == "l2_ae" else ssim)
+    entry = METHODS[method]
+    loss = entry.fast_loss if profile["ssim_loss"] == "fast" and entry.fast_loss else entry.loss
+    model.compile(optimizer=optimizer, loss=function(loss) if loss else None)
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -129,11 +128,8 @@ def native_bf16() -> tuple[bool, str]:
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         if capability and tuple(capability) >= (8, 0):
             return True, f"GPU compute capability {capability[0]}.{capability[1]}"
-    try:
-        flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()]
+    flags = cpu_field("flags").split()
+    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     return (True, f"CPU flag {found[0]}") if found else (False, "no bf16 in the CPU flags, no GPU")
 
 
@@ -182,13 +178,13 @@ def train(dataset, method: str, profile: dict, seed: int = 0, verbose: bool = Tr
         print(f"resuming {method} on {dataset.spec} after epoch {done}", file=sys.stderr)
     batches = patch_dataset(dataset.train, profile["patch_size"], profile["batch_size"],
                             seed=seed, start=done * steps, any_angle=profile["rotation"] == "any")
-    if method != "vae":
+    if METHODS[method].loss:  # the loss compares each output with its target: the input
         batches = batches.map(lambda x: (x, x))
     nan = StopOnNaN()
     callbacks = [keras.callbacks.BackupAndRestore(str(work / "backup"), double_checkpoint=True),
                  keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), nan,
                  PauseForTests(work)]  # last: after the epoch's backup
-    if method == "vae":
+    if isinstance(model, VAE):
         callbacks.insert(0, KLWarmUp(profile["kl_warmup_epochs"]))
     model.fit(batches, epochs=profile["epochs"], steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stdout.isatty() else 2)

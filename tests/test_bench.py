@@ -1,6 +1,7 @@
 """The benchmark's arithmetic and its verdicts (its timings are not tested: they are
 measurements, written to results/benchmark.md by ``python -m reproduce bench``)."""
-from reproduce import bench, profiles
+from reproduce import profiles
+from reproduce.experiments import bench
 from reproduce.train import build
 
 # Table 1 at 128 px, by hand: (output side, kernel, in channels, out channels) per layer;

@@ -54,11 +54,11 @@ def _fabricate(folder: Path, auc_shift: float, aupro: list[float], seeds=(0, 1, 
     """An evaluation folder of one dataset: metrics.csv, histograms.npz, run.json. Each
     image's defect pixels sit ``auc_shift`` of the bins above its defect-free pixels."""
     import json
-    from reproduce.context import MAPS
+    from methods import MAPS
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)  # the same draws in every folder
     rows, hist = [], {}
-    for name, (method, _) in MAPS.items():
+    for name, method in [(name, m.method) for name, m in MAPS.items()]:
         counts = np.zeros((len(seeds), k, 2, bins), np.int64)
         for s in range(len(seeds)):
             for i in range(k):
@@ -115,10 +115,10 @@ def test_the_precision_command_end_to_end_at_smoke_scale(tmp_path, monkeypatch):
     its bf16 companion on the same data and seeds, and compares the two."""
     import json
 
-    from reproduce import profiles as profiles_module
+    import methods
     from reproduce.__main__ import main
     from reproduce.evaluate import evaluate
-    monkeypatch.setattr(profiles_module, "METHODS", ("l2_ae",))
+    monkeypatch.setattr(bf16_check, "METHODS", {"l2_ae": methods.METHODS["l2_ae"]})
     monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert main(["precision", "--datasets", "nanofibres", "--out", str(out)]) == 2  # no default run yet

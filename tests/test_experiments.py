@@ -1,4 +1,4 @@
-"""The experiment modules of reproduce/ on a fake evaluation folder (no training).
+"""The experiment modules of reproduce/experiments/ on a fake evaluation folder (no training).
 
 table1 and fig_ssim_components need no evaluation and run as they do in a real run. The
 others read evaluation folders; here two tiny fake ones are written in exactly the format
@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reproduce.context import MAPS, Context
+from methods import MAPS, METHODS
+from reproduce.context import Context
 
 SPECS = ["fakeA", "folder:/data/fake B"]
 K, H, W = 4, 64, 64
-METHODS = {"l2_ae": "loss", "ssim_ae": "loss", "vae": "loss"}
+LABELS = [m.label for m in MAPS.values()]
 
 
 def _write_eval(folder: Path, spec: str, seed: int) -> None:
@@ -42,10 +43,10 @@ def _write_eval(folder: Path, spec: str, seed: int) -> None:
         arrays[f"recon_{method}"] = np.clip(images + 0.1 * rng.standard_normal((K, H, W)),
                                             0, 1).astype(np.float32)
     np.savez(folder / "maps.npz", **arrays)
-    rows = [{"dataset": spec, "method": method, "map": name, "pixel_auroc": 0.6 + 0.1 * i,
+    rows = [{"dataset": spec, "method": m.method, "map": name, "pixel_auroc": 0.6 + 0.1 * i,
              "aupro_30": 0.3 + 0.1 * i, "image_auroc": 0.5 + 0.05 * i, "threshold": 0.9,
              "iou": 0.1 * (i + 1), "f1": 0.15 * (i + 1), "f1_max": 0.2 * (i + 1)}
-            for i, (name, (method, _)) in enumerate(MAPS.items())]
+            for i, (name, m) in enumerate(MAPS.items())]
     rows += [{**rows[1], "method": "l2_ae", "pixel_auroc": 0.05},  # the cross rows
              {**rows[0], "method": "ssim_ae", "pixel_auroc": 0.01}]
     pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
@@ -54,7 +55,7 @@ def _write_eval(folder: Path, spec: str, seed: int) -> None:
     pd.DataFrame({"epoch": epochs, "loss": 0.05 / epochs}).to_csv(folder / "logs/l2_ae.csv", index=False)
     pd.DataFrame({"epoch": epochs, "loss": 0.6 / epochs}).to_csv(folder / "logs/ssim_ae.csv", index=False)
     pd.DataFrame({"epoch": epochs, "loss": -3e4 + 1e3 / epochs, "reconstruction": -3.1e4 + 1e3 / epochs,
-                  "kl": np.full(5, 1e3)}).to_csv(folder / "logs/vae.csv", index=False)
+                  "kl": np.full(5, 1e3)}).to_csv(folder / "logs/vae.csv", index=False)  # first seed's
     info = {"dataset": spec}
     if seed == 0:  # the first fake dataset records its structural defect types
         info["structural_types"] = ["cut"]
@@ -82,17 +83,18 @@ def _nonempty(paths, expected):
 def figures(monkeypatch):
     """Every matplotlib Figure the experiment modules save, captured as it is saved (the
     PNG is still written): ``figures[path.name]`` is the Figure."""
-    from reproduce import (fig_datasets, fig_qualitative, fig_roc, fig_ssim_components,
-                           fig_training, provenance)
+    from reproduce import plotting
+    from reproduce.experiments import (fig_datasets, fig_qualitative, fig_roc,
+                                       fig_ssim_components, fig_training)
     captured = {}
-    real = provenance.save_figure
+    real = plotting.save_figure
 
     def capture(fig, path, *args, **kwargs):
         captured[Path(path).name] = fig
         return real(fig, path, *args, **kwargs)
 
     for module in (fig_datasets, fig_qualitative, fig_roc, fig_ssim_components, fig_training,
-                   provenance):
+                   plotting):
         monkeypatch.setattr(module, "save_figure", capture, raising=False)
     return captured
 
@@ -105,7 +107,7 @@ def _outside(fig, legend, axes):
 
 
 def test_table1_matches_paper(tmp_path):
-    from reproduce import table1
+    from reproduce.experiments import table1
     ctx = Context(out=tmp_path, profile={"latent_dim": 100, "patch_size": 128}, datasets=[])
     paths = table1.run(ctx)
     _nonempty(paths, ["table1.csv", "table1.md"])
@@ -117,7 +119,7 @@ def test_table1_matches_paper(tmp_path):
 
 
 def test_table1_detects_a_mismatch(tmp_path, monkeypatch):
-    from reproduce import table1
+    from reproduce.experiments import table1
     wrong = list(table1.PAPER_128)
     wrong[0] = ("conv1", (64, 64, 16), 4, 2, "same", table1.LRELU)
     monkeypatch.setattr(table1, "PAPER_128", wrong)
@@ -128,7 +130,7 @@ def test_table1_detects_a_mismatch(tmp_path, monkeypatch):
 
 
 def test_fig_ssim_components(tmp_path, figures):
-    from reproduce import fig_ssim_components as fig
+    from reproduce.experiments import fig_ssim_components as fig
     for p, q in fig.patch_pairs().values():  # the construction: |p - q| = 0.5 in [0, 1]
         assert np.allclose(np.abs(p - q), 0.5, atol=1e-6)
         assert p.min() >= 0 and q.min() >= 0 and p.max() <= 1 and q.max() <= 1
@@ -156,12 +158,12 @@ def test_published_numbers():
 
 
 def test_table_auc(fake_ctx):
-    from reproduce import table_auc
+    from reproduce.experiments import table_auc
     paths = table_auc.run(fake_ctx)
     _nonempty(paths, ["table_auc.csv", "table_auc.md", "claims.json"])
     df = pd.read_csv(fake_ctx.out / "table_auc.csv")
     assert len(df) == len(SPECS) * (len(MAPS) + 2)  # + the two cross rows each
-    main = df[df["label"].isin([label for _, label in MAPS.values()])]
+    main = df[df["label"].isin(LABELS)]
     assert np.allclose(main["pixel_auroc"], np.tile([0.6, 0.7, 0.8, 0.9], len(SPECS)))
     assert list(df["dataset"].unique()) == SPECS
     values = df[["pixel_auroc", "aupro_30", "image_auroc", "iou", "f1", "f1_max"]].to_numpy()
@@ -187,15 +189,15 @@ def test_table_auc(fake_ctx):
 def test_fig_roc(fake_ctx, figures):
     from evaluation.metrics import roc_curve
     from evaluation.uncertainty import pixel_histograms
-    from reproduce import fig_roc
+    from reproduce.experiments import fig_roc
     # fakeA as a fresh clone has it: histograms.npz (first seed first), no maps.npz
     folder = fake_ctx.eval_dir("fakeA")
     with np.load(folder / "maps.npz") as z:
         maps = {name: z[name] for name in MAPS}
         masks, has_mask = z["masks"], z["has_mask"]
-    counts = {f"{method}__{name}": np.stack([pixel_histograms(maps[name], masks, has_mask),
-                                             pixel_histograms(-maps[name], masks, has_mask)])
-              for name, (method, _) in MAPS.items()}
+    counts = {f"{m.method}__{name}": np.stack([pixel_histograms(maps[name], masks, has_mask),
+                                               pixel_histograms(-maps[name], masks, has_mask)])
+              for name, m in MAPS.items()}
     counts["reference__knn"] = pixel_histograms(maps["l2"] + 0.2 * masks, masks, has_mask)[None]
     np.savez(folder / "histograms.npz", seeds=np.array([0, 1]), **counts)
     (folder / "maps.npz").unlink()
@@ -213,7 +215,7 @@ def test_fig_roc(fake_ctx, figures):
         assert labels[0] == "chance (AUC 0.5)"
         # every map in the legend with its (first seed's) AUC from metrics.csv: 0.6 + 0.1 i,
         # never the cross rows' (an SSIM map of the l2-AE scored 0.05)
-        for i, (_, label) in enumerate(MAPS.values()):
+        for i, label in enumerate(LABELS):
             assert f"{label}: {0.6 + 0.1 * i:.3f}" in labels, labels
         assert _outside(fig, ax.get_legend(), panels)  # below the panel, off every curve
         styles = [(line.get_linestyle(), line.get_marker()) for line in lines[1:]]
@@ -230,9 +232,10 @@ def test_fig_roc(fake_ctx, figures):
 
 
 def _training_logs(fake_ctx):
-    """fakeA: three training seeds, the first in logs/, the second in the model cache
-    (recorded in run.json, judged not trained, a spike and a late drop), the third's log
-    missing."""
+    """fakeA: three training seeds. The first's log in logs/<method>.csv; the second's (judged
+    not trained, a spike and a late drop) in logs/<method>_seed1.csv, except the SSIM-AE's,
+    found only in the model cache (run.json records where); the third's missing. Where
+    both hold a log, the model cache's is another (it must not be drawn)."""
     folder = fake_ctx.eval_dir("fakeA")
     cache = fake_ctx.out.parent / "cache"
     models = {}
@@ -245,10 +248,13 @@ def _training_logs(fake_ctx):
                 df[column] = [base] * 4 + [base - 0.8 * abs(base)]
                 if column != "reconstruction":  # and a spike in epoch 3
                     df.loc[2, column] = 1e3 * abs(base)
-        (cache / f"{method}-1").mkdir(parents=True)
-        df.to_csv(cache / f"{method}-1" / "log.csv", index=False)
-        models.update({f"{method}/seed1": str(cache / f"{method}-1"),
-                       f"{method}/seed2": str(cache / f"{method}-2")})
+        for seed in (0, 1):
+            (cache / f"{method}-{seed}").mkdir(parents=True)
+            cached = df if method == "ssim_ae" and seed == 1 else df.assign(loss=7.0)
+            cached.to_csv(cache / f"{method}-{seed}" / "log.csv", index=False)
+        if method != "ssim_ae":
+            df.to_csv(folder / "logs" / f"{method}_seed1.csv", index=False)
+        models.update({f"{method}/seed{s}": str(cache / f"{method}-{s}") for s in (0, 1, 2)})
     info = {"dataset": "fakeA", "structural_types": ["cut"], "train_seeds": [0, 1, 2],
             "models": models, "profile": {"kl_warmup_epochs": 2},
             "trainedness": {f"{m}/seed1": {"trained": m != "ssim_ae"} for m in METHODS}}
@@ -258,16 +264,17 @@ def _training_logs(fake_ctx):
 def test_fig_training(fake_ctx, figures):
     from matplotlib.patches import Rectangle
 
-    from reproduce import fig_training
+    from reproduce.experiments import fig_training
     _training_logs(fake_ctx)
     _nonempty(fig_training.run(fake_ctx), ["fig_training.png"])
     fig = figures["fig_training.png"]
     panels = [ax for ax in fig.axes if ax.get_lines()]
     # rows: datasets; columns: l2-AE, SSIM-AE, the VAE's two terms; each titled, labelled
-    terms = [title for _, _, title, _ in fig_training.PANELS.values()]
+    terms = [title for _, _, title, _ in fig_training.PANELS]
+    assert terms == ["l2-AE", "SSIM-AE", "VAE: recon. term", "VAE: KL term"]
     assert [ax.get_title() for ax in panels] == [f"{s}: {t}" for s in SPECS for t in terms]
-    for ax, (spec, key) in zip(panels, [(s, k) for s in SPECS for k in fig_training.PANELS]):
-        method, column, _, ylabel = fig_training.PANELS[key]
+    for ax, (spec, panel) in zip(panels, [(s, p) for s in SPECS for p in fig_training.PANELS]):
+        method, column, _, ylabel = panel
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == ylabel
         assert ax.get_yscale() == "linear"
         lines = ax.get_lines()
@@ -299,7 +306,7 @@ def test_fig_training(fake_ctx, figures):
 
 
 def test_fig_qualitative(fake_ctx, figures):
-    from reproduce import fig_qualitative
+    from reproduce.experiments import fig_qualitative
     info = json.loads((fake_ctx.eval_dir("fakeA") / "run.json").read_text())
     info["trainedness"] = {"vae/seed0": {"trained": False}}
     (fake_ctx.eval_dir("fakeA") / "run.json").write_text(json.dumps(info))
@@ -328,8 +335,8 @@ def test_fig_qualitative(fake_ctx, figures):
             assert titles == ["input", "l2-AE", "SSIM-AE", "VAE (decoder mean)"
                               + ("\n(not trained)" if "fakeA" in name else "")]
             continue
-        assert titles == ["input"] + [label + ("\n(not trained)" if m == "vae" and "fakeA" in name
-                                               else "") for m, label in MAPS.values()]
+        assert titles == ["input"] + [m.label + ("\n(not trained)" if m.method == "vae" and
+                                                 "fakeA" in name else "") for m in MAPS.values()]
         outlined = [ax for ax in shown if ax.collections]  # the true defects, dashed
         assert len(outlined) == 2 * grid.ncols  # images 1 and 2 have masks, 3 has none
         if "fakeA" not in name:
@@ -353,7 +360,7 @@ def test_fig_qualitative(fake_ctx, figures):
 
 
 def test_crop_window():
-    from reproduce.fig_qualitative import crop
+    from reproduce.experiments.fig_qualitative import crop
     mask = np.zeros((512, 512), bool)
     mask[300:310, 500:510] = True  # near the right edge: the window stays inside
     window = crop(mask, 160)
@@ -363,7 +370,7 @@ def test_crop_window():
 
 def test_fig_datasets(fake_ctx, monkeypatch, figures):
     import textures
-    from reproduce import fig_datasets
+    from reproduce.experiments import fig_datasets
 
     def fake_load(spec, seed=0, small=False):
         rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 from evaluation.metrics import (aupro, f1_max, image_auroc, pixel_auroc, roc_auc, roc_curve,
                                 segmentation_scores)
 from evaluation.thresholds import max_region_threshold, percentile_threshold
-from textures.errors import InputError
+from errors import InputError
 
 
 # ----------------------------------------------------------------------------- ROC

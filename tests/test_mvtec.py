@@ -87,7 +87,10 @@ def _read(path):
     return np.asarray(Image.open(path))
 
 
-def test_mvtec_loads_at_the_protocol_size_folder_at_the_files(category, tmp_path, capsys):
+def test_mvtec_loads_at_the_protocol_size_folder_at_the_files(category, tmp_path, capsys,
+                                                              monkeypatch):
+    from textures import folders
+    monkeypatch.setattr(folders, "_noted", set())  # notes are said once per process
     carpet = category["carpet"]
     assert _read(carpet / "train" / "good" / "000.png").shape == (SIZE, SIZE, 3)
     sizes = {}

@@ -5,14 +5,18 @@ checks: every expected file written, values finite and in [0, 1], and the metric
 what the saved maps give when recomputed independently with scikit-learn.
 """
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from reproduce import profiles
+from errors import InputError
+from reproduce import profiles, runner
 from reproduce.__main__ import main
+from reproduce.experiments import REGISTRY
 from reproduce.train import model_dir, resolve_precision
 
 SPEC = "fabric1"
@@ -45,6 +49,25 @@ def test_smoke_run_writes_every_file(smoke_run):
     values = table[metric_cols].to_numpy(float)
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     assert set(table["map"]) >= {"l2", "ssim", "vae_kl", "vae_rp"}
+    for experiment in REGISTRY.values():  # each writes what the registry says it writes
+        if experiment.in_full_run:
+            for pattern in experiment.outputs:
+                assert list(smoke_run.glob(pattern)), (experiment.name, pattern)
+
+
+def test_only_takes_any_registered_name_and_runs_three_phases():
+    names = lambda experiments: [e.name for e in experiments]  # noqa: E731
+    before, evaluating, after = runner.plan("fig_roc,bench,table1")
+    assert (names(before), evaluating, names(after)) == (["table1", "bench"], True, ["fig_roc"])
+    before, evaluating, after = runner.plan("bench,table1")
+    assert (names(before), evaluating, names(after)) == (["table1", "bench"], False, [])
+    assert runner.plan("verify")[1:] == (False, [REGISTRY["verify"]])  # reads the folder only
+    assert runner.plan("evaluate") == ([], True, [])
+    before, evaluating, after = runner.plan(None)  # a full run: the benchmark only on request
+    assert "bench" not in names(before) and evaluating and names(after)[-1] == "verify"
+    assert set(names(before + after)) == {e.name for e in REGISTRY.values() if e.in_full_run}
+    with pytest.raises(InputError, match="unknown experiment 'nosuch': choose from table1"):
+        runner.plan("table1,nosuch")
 
 
 def test_metrics_match_maps_recomputed_independently(smoke_run):
@@ -62,6 +85,32 @@ def test_metrics_match_maps_recomputed_independently(smoke_run):
         assert float(maps[f"threshold_{name}"]) == pytest.approx(row["threshold"], rel=1e-5)
     for method in ("l2_ae", "ssim_ae", "vae"):
         assert (folder / "logs" / f"{method}.csv").stat().st_size > 0
+
+
+def test_every_training_seeds_log_is_kept(smoke_run, monkeypatch, tmp_path):
+    """logs/<method>.csv for the first training seed, logs/<method>_seed<k>.csv for each
+    further one, each its model's log.csv. Seed 1 here is the cached seed-0 model with
+    another log: nothing is trained."""
+    from reproduce import evaluate as evaluation
+    from reproduce import train as training
+    monkeypatch.setenv("SSIM_AE_CACHE", str(smoke_run.parent / "cache"))
+    cached = training.train
+
+    def train(ds, method, profile, seed=0, data_seed=None):
+        folder = cached(ds, method, profile, seed=0)
+        if seed:
+            folder = shutil.copytree(folder, tmp_path / f"{method}-{seed}")
+            (folder / "log.csv").write_text("epoch,loss\n0,0.5\n")
+        return folder
+
+    monkeypatch.setattr(training, "train", train)
+    profile = dict(profiles.get("smoke"), seeds=(0, 1))
+    evaluation.evaluate(SPEC, ["l2_ae"], profile, tmp_path / "eval", log=lambda m: None)
+    logs = tmp_path / "eval" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["l2_ae.csv", "l2_ae_seed1.csv"]
+    first = json.loads((tmp_path / "eval" / "run.json").read_text())["models"]["l2_ae/seed0"]
+    assert (logs / "l2_ae.csv").read_bytes() == (Path(first) / "log.csv").read_bytes()
+    assert (logs / "l2_ae_seed1.csv").read_text() == "epoch,loss\n0,0.5\n"
 
 
 def test_cached_models_are_reused_and_keyed_by_settings(smoke_run, monkeypatch, tmp_path):

@@ -43,8 +43,12 @@ TRAIN_CLI = ["train", "--dataset", "fabric1", "--method", "l2_ae", "--profile", 
              "--epochs", "4"]
 
 
-def start_cli(args, cache, pause_after=None):
-    env = dict(os.environ, SSIM_AE_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2")
+def start_cli(args, cache, pause_after=None, tf_log_level="2"):
+    """The command line in a subprocess; ``tf_log_level`` None: the user sets no
+    TF_CPP_MIN_LOG_LEVEL (the command line's default applies)."""
+    env = dict(os.environ, SSIM_AE_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL=str(tf_log_level))
+    if tf_log_level is None:
+        env.pop("TF_CPP_MIN_LOG_LEVEL")
     env.pop("PYTHONPATH", None)
     env.pop("SSIM_AE_TEST_PAUSE_AFTER_EPOCH", None)
     if pause_after:
@@ -63,11 +67,26 @@ def finish(proc):
 
 
 @pytest.fixture(scope="module")
-def reference_log(tmp_path_factory):
-    """One uninterrupted 4-epoch smoke training, shared by the interruption tests."""
+def reference_run(tmp_path_factory):
+    """One uninterrupted 4-epoch smoke training, shared by the interruption tests, with no
+    TF_CPP_MIN_LOG_LEVEL set: its log and its stderr."""
     root = tmp_path_factory.mktemp("reference")
-    finish(start_cli([*TRAIN_CLI, "--out", root / "model"], root / "cache"))
-    return final_log(root / "model")
+    err = finish(start_cli([*TRAIN_CLI, "--out", root / "model"], root / "cache", tf_log_level=None))
+    return final_log(root / "model"), err
+
+
+@pytest.fixture(scope="module")
+def reference_log(reference_run):
+    return reference_run[0]
+
+
+def test_the_command_line_quiets_tensorflow_unless_asked(reference_run):
+    """No TensorFlow C++ line (start-up, grappler) where the user set no log level; with a
+    level set they are the user's (tests/test_quiet.py)."""
+    import re
+    err = reference_run[1]
+    assert "absl::InitializeLog" not in err, err[-3000:]
+    assert not re.search(r"^[IWE]\d{4} ", err, re.MULTILINE), err[-3000:]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
@@ -144,17 +163,16 @@ def test_evaluate_twice_gives_the_same_metrics(tmp_path):
 
 
 def test_result_files_are_written_atomically():
-    """Every result file of reproduce/ and evaluation/ goes through a temporary name and a
-    rename (reproduce/provenance.py: atomic_write_bytes/_text, save_figure): no direct write
-    to a final name, which a killed run could leave truncated. Writes into an in-memory
-    buffer or a temporary name (then renamed) are fine."""
+    """Every result file of reproduce/, evaluation/ and textures/ goes through a temporary
+    name and a rename (files.py: atomic_write_bytes/_text; reproduce/plotting.py:
+    save_figure): no direct write to a final name, which a killed run could leave
+    truncated. Writes into an in-memory buffer or a temporary name (then renamed) are fine."""
     import re
     direct = re.compile(r"\.savefig\(|\.write_text\(|\.write_bytes\(|shutil\.copy|np\.save\(|"
                         r"np\.savez|\.to_csv\([^)]*(path|out|/)|open\([^)]*['\"][wax]b?['\"]")
     found = []
-    for path in sorted([*REPO.glob("reproduce/*.py"), *REPO.glob("evaluation/*.py")]):
-        if path.name == "provenance.py":  # the helpers themselves
-            continue
+    for path in sorted([*REPO.glob("reproduce/**/*.py"), *REPO.glob("evaluation/*.py"),
+                        *REPO.glob("textures/*.py")]):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if direct.search(line) and "buf" not in line and "tmp" not in line:
                 found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")

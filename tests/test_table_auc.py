@@ -1,8 +1,8 @@
 """table_auc's bold rule: a map is bold only where it leads by more than its interval."""
 import math
 
-from reproduce import table_auc
-from reproduce.context import MAPS
+from methods import MAPS
+from reproduce.experiments import table_auc
 
 
 def _rows(values, lows, trained=(3, 3, 3, 3)):
@@ -29,10 +29,10 @@ def test_intervals_hold_every_ordered_pair(tmp_path):
     import numpy as np
     rng = np.random.default_rng(0)
     counts = {}
-    for i, (name, (method, _)) in enumerate(MAPS.items()):
+    for i, (name, m) in enumerate(MAPS.items()):
         c = rng.integers(0, 50, (2, 5, 2, 8))
         c[:, :, 1] = np.sort(c[:, :, 1], axis=-1) * (i + 1)  # more defect mass high up
-        counts[f"{method}__{name}"] = c
+        counts[f"{m.method}__{name}"] = c
     np.savez(tmp_path / "histograms.npz", seeds=np.array([0, 1]), **counts)
     box = table_auc.intervals(tmp_path)
     for a in MAPS:

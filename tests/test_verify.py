@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reproduce import verify
+from reproduce.experiments import verify
 from reproduce.__main__ import main
 
 SPEC = "fabric1"

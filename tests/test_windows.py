@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from evaluation.windows import extract_patches, fold, patch_values_to_maps, window_starts
-from textures.errors import InputError
+from errors import InputError
 
 
 @pytest.mark.parametrize("length, patch, stride, expected", [
@@ -184,7 +184,8 @@ def test_a_map_computed_alone_equals_it_computed_with_the_others(method):
     scores (same patches, same draws of z), and each function is traced once whatever the
     number of patches (no padded batches, no retracing)."""
     import keras
-    from evaluation.maps import MAPS_OF, anomaly_maps
+    from evaluation.maps import anomaly_maps
+    from methods import METHODS
     from models.autoencoder import build_autoencoder
     from models.vae import build_vae
     keras.utils.set_random_seed(1)
@@ -192,8 +193,8 @@ def test_a_map_computed_alone_equals_it_computed_with_the_others(method):
     images = np.random.default_rng(1).random((2, 140, 160), dtype=np.float32)
     kw = dict(stride=30, batch=8, kl_stride=20, rp_samples=2)
     together = anomaly_maps(model, method, images, **kw)
-    assert set(together) == set(MAPS_OF[method])
-    for name in MAPS_OF[method]:
+    assert set(together) == set(METHODS[method].maps)
+    for name in METHODS[method].maps:
         alone = anomaly_maps(model, method, images, maps=(name,), **kw)
         assert list(alone) == [name]
         np.testing.assert_allclose(alone[name], together[name], rtol=1e-6, atol=1e-7, err_msg=name)

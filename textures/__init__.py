@@ -24,8 +24,9 @@ rotated and flipped) as a ``tf.data`` pipeline; ``montage.show`` draws a dataset
 """
 from __future__ import annotations
 
+from errors import InputError
+
 from .dataset import TextureDataset
-from .errors import InputError
 
 BUILTIN = ("fabric1", "fabric2", "nanofibres", "brick", "grass", "gravel")
 # what the reproduction evaluates by default: grass and gravel are left out because a

@@ -9,12 +9,14 @@ renamed, so an interrupted run never leaves a half file that looks complete.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from files import atomic_write_bytes
 
 from .dataset import TextureDataset
 
@@ -51,14 +53,11 @@ def cached(spec: str, seed: int, small: bool, version: int,
         except Exception:  # unreadable cache file (e.g. disk full once): make it again
             pass
     ds = make()
+    buffer = io.BytesIO()
+    np.savez(buffer, source=np.array(ds.source), **{k: getattr(ds, k) for k in _ARRAYS},
+             **{k: np.array(getattr(ds, k), dtype=str) for k in _LISTS})
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, source=np.array(ds.source),
-                     **{k: getattr(ds, k) for k in _ARRAYS},
-                     **{k: np.array(getattr(ds, k), dtype=str) for k in _LISTS})
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buffer.getvalue())
     except OSError:  # a read-only checkout still works, only slower
         pass
     return ds

@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from errors import InputError
+
 from .dataset import TextureDataset
-from .errors import InputError
 
 EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_SIZE = 128  # the paper's patch size: smaller images cannot be processed

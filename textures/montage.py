@@ -6,8 +6,8 @@ the masks fit them.
 """
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from files import atomic_write_bytes  # noqa: E402
 
 from .dataset import TextureDataset  # noqa: E402
 
@@ -57,17 +59,10 @@ def show(dataset: TextureDataset, out_png: str | os.PathLike, per_type: int = 2,
                  + (" (defects zoomed)" if zoom else ""), fontsize=11)
     fig.tight_layout()
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # a hidden temporary name, renamed when complete and removed if interrupted
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fig.savefig(buffer, dpi=110, format="png")
     finally:
         plt.close(fig)
+    atomic_write_bytes(out, buffer.getvalue())
     return out

@@ -26,7 +26,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from .errors import InputError
+from errors import InputError
 
 
 def patch_dataset(images: np.ndarray, patch_size: int = 128, batch_size: int = 128,

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce.context import MAPS
-from reproduce.provenance import save_figure
+from methods import MAPS, METHODS
+from reproduce.plotting import pyplot, save_figure
 
 SEGMENT, TRUTH = "red", "cyan"  # map > t (filled), ground-truth defect (dashed outline)
-RECONSTRUCTIONS = {"l2_ae": "l2-AE", "ssim_ae": "SSIM-AE", "vae": "VAE (decoder mean)"}
 CELL = 1.2  # inches per image: five columns fit a 17 cm page
 CROP = 160
 
@@ -45,26 +44,6 @@ def choose(labels, defect_types) -> list[int]:
             seen.add(str(kind))
             shown.append(k)
     return shown
-
-
-def structural_types(ctx, spec) -> list[str]:
-    """The dataset's structural defect types: from run.json if recorded there, else from
-    the dataset itself (textures caches generated datasets); [] if unknown."""
-    run_json = ctx.eval_dir(spec) / "run.json"
-    try:
-        info = json.loads(run_json.read_text())
-        if isinstance(info.get("structural_types"), list):
-            return [str(t) for t in info["structural_types"]]
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        import textures
-        seeds = ctx.profile.get("seeds", (0,))
-        ds = textures.load(spec, seed=seeds[0], small=bool(ctx.profile.get("small_data")))
-        return list(ds.structural_types)
-    except Exception as error:  # an unknown or unreadable dataset: no preference
-        ctx.log(f"fig_qualitative: structural types of {spec} unknown ({error})")
-        return []
 
 
 def crop(mask, size=CROP):
@@ -124,7 +103,7 @@ def maps_figure(plt, z, chosen, structural, note):
     from matplotlib.patches import Patch
 
     names = [m for m in MAPS if m in z]
-    titles = ["input"] + [MAPS[m][1] + note.get(MAPS[m][0], "") for m in names]
+    titles = ["input"] + [MAPS[m].label + note.get(MAPS[m].method, "") for m in names]
     fig, axes = _grid(plt, len(chosen), titles, z, chosen, structural, lambda k: np.s_[:, :])
     for c, name in enumerate(names, start=1):
         t = float(z.get(f"threshold_{name}", np.nan))
@@ -147,8 +126,9 @@ def maps_figure(plt, z, chosen, structural, note):
 
 
 def recon_figure(plt, z, chosen, structural, note):
-    methods = [m for m in RECONSTRUCTIONS if f"recon_{m}" in z]
-    titles = ["input"] + [RECONSTRUCTIONS[m] + note.get(m, "") for m in methods]
+    methods = [m for m in METHODS if f"recon_{m}" in z]
+    titles = ["input"] + [(METHODS[m].recon_label or METHODS[m].label) + note.get(m, "")
+                          for m in methods]
     windows = {k: crop(truth(z, k)) for k in chosen}
     fig, axes = _grid(plt, len(chosen), titles, z, chosen, structural, windows.get)
     for c, method in enumerate(methods, start=1):
@@ -158,10 +138,7 @@ def recon_figure(plt, z, chosen, structural, note):
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in ctx.datasets:
@@ -177,10 +154,10 @@ def run(ctx) -> list[Path]:
             info = {}
         seed = (info.get("train_seeds") or ctx.profile.get("seeds") or [0])[0]
         health = info.get("trainedness", {})
-        note = {m: "\n(not trained)" for m in RECONSTRUCTIONS
+        note = {m: "\n(not trained)" for m in METHODS
                 if not health.get(f"{m}/seed{seed}", {}).get("trained", True)}
         chosen = choose(z["labels"], z["defect_types"])
-        structural = structural_types(ctx, spec)
+        structural = ctx.structural_types(spec)
         rule = (f"{spec}, models of training seed {seed}. Images: the first defect-free test "
                 "image\nand the first test image of each defect type (test-set order).")
         for suffix, draw, what in (
@@ -193,7 +170,6 @@ def run(ctx) -> list[Path]:
             fig.suptitle(f"{rule}\n{what}", fontsize=8)
             out = ctx.out / f"fig_qualitative_{folder.name}{suffix}.png"
             save_figure(fig, out, dpi=200)
-            plt.close(fig)
             written.append(out)
         ctx.log(f"fig_qualitative: {spec}: test images {chosen}")
     return written

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reproduce.provenance import atomic_write_text
+from files import atomic_write_text
 
 LRELU = "LeakyReLU(0.2)"
 # The paper's Table 1 at 128 px: layer -> (output H, W, C; "d" = latent size), kernel,

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce.provenance import atomic_write_text, save_figure
+from files import atomic_write_text
+from reproduce.plotting import pyplot, save_figure
 
 SIZE, BORDER = 32, 5
 CASES = ("luminance", "contrast", "structure")
@@ -55,11 +56,9 @@ def _interior(a):
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
+    plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     pairs = patch_pairs()
     maps = {case: component_maps(*pairs[case]) for case in CASES}
@@ -102,7 +101,6 @@ def run(ctx) -> list[Path]:
                  "SSIM's l, c, s each single out one (means over the interior)", fontsize=11)
     png, csv = ctx.out / "fig_ssim_components.png", ctx.out / "fig_ssim_components.csv"
     save_figure(fig, png)
-    plt.close(fig)
     atomic_write_text(csv, pd.DataFrame(rows).to_csv(index=False, float_format="%.4f"))
     ctx.log("fig_ssim_components: " + ", ".join(
         f"{r['case']} l={r['l_mean']:.2f} c={r['c_mean']:.2f} s={r['s_mean']:.2f}" for r in rows))

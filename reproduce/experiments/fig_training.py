@@ -10,10 +10,11 @@ row per dataset, one column per training term, each panel on its own linear scal
 - VAE, KL term: KL(Q(z|x) || N(0, I)) per patch, in nats. The VAE's loss, the negative
   ELBO, is the sum of its two panels.
 
-Every training seed is drawn, one colour each, from the per-epoch Keras log of each model
-(``log.csv`` in the model cache, the folders ``run.json`` records); where the cache is
-absent (a fresh clone), only the first seed's log, which the evaluation copies to
-``<eval_dir>/logs/<method>.csv``, and the figure says so. A model that
+Every training seed is drawn, one colour each, from the per-epoch Keras log of each model:
+the copy the evaluation keeps in ``<eval_dir>/logs/`` (reproduce/context.py), else
+``log.csv`` in the model cache (the folder ``run.json`` records). Evaluation folders of
+older versions kept only the first seed's log; without the model cache (a fresh clone)
+their other seeds are missing, and the figure says so. A model that
 evaluation/trainedness.py judged not trained (``run.json``) is dashed. During the VAE's
 KL warm-up (shaded; models/vae.py) the logged reconstruction term uses the decoder's
 variance blended with a fixed one and the objective down-weights the KL: the loss there is
@@ -32,13 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reproduce.provenance import save_figure
+from methods import METHODS
+from reproduce.context import log_file
+from reproduce.plotting import pyplot, save_figure
 
-# panel -> (method, log column, title, y label)
-PANELS = {"l2_ae": ("l2_ae", "loss", "l2-AE", "sum of squared diff."),
-          "ssim_ae": ("ssim_ae", "loss", "SSIM-AE", "1 - SSIM"),
-          "vae_rec": ("vae", "reconstruction", "VAE: recon. term", "-log p(x|z) (nats)"),
-          "vae_kl": ("vae", "kl", "VAE: KL term", "KL (nats)")}
+# one panel per training term (methods.py): (method, log column, title, y label)
+PANELS = [(method, *term) for method, entry in METHODS.items() for term in entry.terms]
 SEED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
 
@@ -61,7 +61,7 @@ def _cache_log(recorded: str) -> Path:
     path = Path(recorded) / "log.csv"
     if path.exists():
         return path
-    from reproduce.train import cache_root
+    from reproduce.train import cache_root  # imports TensorFlow: only when needed
     return cache_root() / "models" / Path(recorded).name / "log.csv"
 
 
@@ -80,9 +80,9 @@ def seed_logs(folder: Path, method: str, info: dict) -> list[tuple[int, pd.DataF
     out = []
     for i, seed in enumerate(seeds):
         tag = f"{method}/seed{seed}"
-        df = _read(_cache_log(models[tag])) if tag in models else None
-        if df is None and i == 0:
-            df = _read(folder / "logs" / f"{method}.csv")
+        df = _read(log_file(folder, method, seed, first=i == 0))
+        if df is None and tag in models:
+            df = _read(_cache_log(models[tag]))
         if df is not None:
             out.append((int(seed), df, bool(health.get(tag, {}).get("trained", True))))
     return out
@@ -107,9 +107,9 @@ def _limits(curves):
     return (lo - pad, hi + pad), (float(top) if top > hi else None)
 
 
-def _panel(ax, spec, key, logs, warmup) -> bool:
+def _panel(ax, spec, panel, logs, warmup) -> bool:
     """One term of one method; returns whether a validation curve was drawn."""
-    method, column, title, ylabel = PANELS[key]
+    method, column, title, ylabel = panel
     ax.set_title(f"{spec}: {title}", fontsize=7.5)
     ax.set_xlabel("epoch", fontsize=7)
     ax.set_ylabel(ylabel, fontsize=7)
@@ -145,12 +145,10 @@ def _panel(ax, spec, key, logs, warmup) -> bool:
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     n = max(len(ctx.datasets), 1)
     fig, grid = plt.subplots(n, len(PANELS), figsize=(7.0, 1.75 * n + 1.3), squeeze=False,
@@ -161,14 +159,14 @@ def run(ctx) -> list[Path]:
         info = _run_info(folder)
         warmup = int(info.get("profile", {}).get("kl_warmup_epochs", 0) or 0)
         warmups.add(warmup)
-        logs = {m: seed_logs(folder, m, info) for m in ("l2_ae", "ssim_ae", "vae")}
+        logs = {m: seed_logs(folder, m, info) for m in METHODS}
         for found in logs.values():
             drawn = {s for s, _, _ in found}
             seeds |= drawn
             missing += [s for s in info.get("train_seeds", []) if s not in drawn]
             untrained |= not all(trained for _, _, trained in found)
-        for ax, key in zip(row, PANELS):
-            validation |= _panel(ax, spec, key, logs[PANELS[key][0]], warmup)
+        for ax, panel in zip(row, PANELS):
+            validation |= _panel(ax, spec, panel, logs[panel[0]], warmup)
     handles = [Line2D([], [], color=SEED_COLORS[s % len(SEED_COLORS)], marker=".", lw=1.0,
                       label=f"training seed {s}") for s in sorted(seeds)]
     if untrained:
@@ -186,13 +184,12 @@ def run(ctx) -> list[Path]:
                   "down-weights the KL: the loss there is not the model's ELBO."]
     if not validation:
         lines[-1] += " No validation loss recorded (training runs without validation data)."
-    if missing:  # a fresh clone: the evaluation copied only the first seed's logs
+    if missing:  # an older folder (first seed's log only) without the model cache
         lines.append(f"Not drawn: the logs of {len(missing)} models (training seeds "
                      f"{', '.join(map(str, sorted(set(missing))))}), not found here: they are "
                      "kept in the model cache, which is not committed.")
     fig.suptitle("\n".join(lines), fontsize=7.5)
     path = ctx.out / "fig_training.png"
     save_figure(fig, path, dpi=200)
-    plt.close(fig)
     ctx.log(f"fig_training: {len(ctx.datasets)} datasets, seeds {sorted(seeds)}")
     return [path]

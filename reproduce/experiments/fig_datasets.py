@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce.provenance import save_figure
+from reproduce.plotting import pyplot, save_figure
 
 N_TRAIN = 2
 
@@ -38,11 +38,9 @@ def examples(ds) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import textures
 
+    plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     seed = ctx.profile.get("seeds", (0,))[0]
     small = bool(ctx.profile.get("small_data", False))
@@ -74,6 +72,5 @@ def run(ctx) -> list[Path]:
                  "defect type (red: ground-truth defect)", fontsize=11)
     path = ctx.out / "fig_datasets.png"
     save_figure(fig, path)
-    plt.close(fig)
     ctx.log(f"fig_datasets: {len(rows)} datasets")
     return [path]

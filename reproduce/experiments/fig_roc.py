@@ -20,20 +20,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reproduce.context import MAPS
-from reproduce.provenance import save_figure
+from methods import MAPS
+from reproduce.plotting import pyplot, save_figure
 
-# histogram key -> (label, colour, line style, marker)
-CURVES = {"l2_ae__l2": (MAPS["l2"][1], "tab:blue", "-", "o"),
-          "ssim_ae__ssim": (MAPS["ssim"][1], "tab:red", "-", "s"),
-          "vae__vae_kl": (MAPS["vae_kl"][1], "tab:green", "--", "^"),
-          "vae__vae_rp": (MAPS["vae_rp"][1], "tab:purple", "-.", "v"),
+# histogram key -> (label, colour, line style, marker): the maps' from methods.py, then the
+# reference detectors'
+CURVES = {**{f"{m.method}__{name}": (m.label, m.colour, m.style, m.marker)
+             for name, m in MAPS.items()},
           "reference__knn": ("ref.: nearest training patch", "0.15", ":", "+"),
           "reference__intensity": ("ref.: naive intensity", "0.55", ":", "x")}
 # maps.npz key of each curve, for folders without histograms.npz
-MAPS_KEY = {"l2_ae__l2": "l2", "ssim_ae__ssim": "ssim", "vae__vae_kl": "vae_kl",
-            "vae__vae_rp": "vae_rp", "reference__knn": "reference_knn",
-            "reference__intensity": "reference_intensity"}
+MAPS_KEY = {**{f"{m.method}__{name}": name for name, m in MAPS.items()},
+            "reference__knn": "reference_knn", "reference__intensity": "reference_intensity"}
 
 
 def roc_from_counts(counts):
@@ -100,10 +98,7 @@ def _panel(ax, spec, folder: Path, log) -> None:
 
 
 def run(ctx) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     n = max(len(ctx.datasets), 1)
     cols = min(n, 2)
@@ -118,6 +113,5 @@ def run(ctx) -> list[Path]:
                  "of the test images with masks)", fontsize=9)
     path = ctx.out / "fig_roc.png"
     save_figure(fig, path, dpi=200)
-    plt.close(fig)
     ctx.log(f"fig_roc: {len(ctx.datasets)} datasets")
     return [path]

@@ -3,8 +3,8 @@
 ``python -m reproduce verify [RESULTS_DIR]`` (a reviewer's command; ``./run_all.sh`` runs
 it as its last stage) recomputes what the files of the folder allow and compares it with
 what the folder reports. It is independent of the code under test: it never imports
-evaluation/metrics.py, evaluation/uncertainty.py or reproduce/table_auc.py, and
-recomputes with scikit-learn, scipy and numpy from the definitions (the rules it follows
+evaluation/metrics.py, evaluation/uncertainty.py or reproduce/experiments/table_auc.py,
+and recomputes with scikit-learn, scipy and numpy from the definitions (the rules it follows
 are stated below; where it must follow a convention of the evaluation, e.g. the image
 score, that convention is named).
 
@@ -61,8 +61,9 @@ import pandas as pd
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from reproduce.provenance import atomic_write_text
-from textures.errors import InputError
+from errors import InputError
+from files import atomic_write_text
+from reproduce.context import folder_name
 
 MAP_TOL = 1e-6          # metrics.csv keeps 7 significant digits
 TABLE_TOL = 0.5e-4      # table_auc.csv and claims.json keep 4 decimals
@@ -146,9 +147,9 @@ class Report:
 
     def markdown(self) -> str:
         md = [f"# Verification of `{self.folder}`", "",
-              "Independent recomputation by `python -m reproduce verify` (reproduce/verify.py: "
-              "scikit-learn, scipy and numpy; the module docstring states every rule and "
-              "tolerance).", "", f"**{self.summary()}**", "",
+              "Independent recomputation by `python -m reproduce verify` "
+              "(reproduce/experiments/verify.py: scikit-learn, scipy and numpy; the module "
+              "docstring states every rule and tolerance).", "", f"**{self.summary()}**", "",
               "| check | values compared | largest deviation | tolerance | mismatches |",
               "|---|---:|---:|---|---:|"]
         checks = sorted(self.checks.values(), key=lambda c: c.title)
@@ -460,7 +461,7 @@ def check_table(root: Path, evaluations: dict, report: Report) -> None:
     table = pd.read_csv(path)
     skipped = set()
     for _, row in table.iterrows():
-        folder = _folder_name(str(row["dataset"]))
+        folder = folder_name(str(row["dataset"]))
         ev = evaluations.get(folder)
         where = f"table_auc.csv: {row['dataset']} {row['method']}/{row['map']}"
         if ev is None:
@@ -482,11 +483,6 @@ def check_table(root: Path, evaluations: dict, report: Report) -> None:
                                   f"{', '.join(sorted(skipped))}")
     report.not_checked.append("table_auc.md: not parsed (it formats table_auc.csv's numbers, "
                               "which are checked)")
-
-
-def _folder_name(spec: str) -> str:
-    """A dataset spec as its evaluation folder's name (reproduce/context.py)."""
-    return spec.replace(":", "_").replace("/", "_")
 
 
 # ----------------------------------------------------------------------------- check 4
@@ -593,9 +589,9 @@ def check_claims(root: Path, evaluations: dict, report: Report) -> None:
     unchecked = set()
     datasets = claims.get("datasets", {})
     for spec, d in datasets.items():
-        ev = evaluations.get(_folder_name(spec))
+        ev = evaluations.get(folder_name(spec))
         if ev is None:
-            numbers.mismatches.append(f"claims.json: {spec}: no eval/{_folder_name(spec)}/"
+            numbers.mismatches.append(f"claims.json: {spec}: no eval/{folder_name(spec)}/"
                                       "metrics.csv")
             continue
         compare_tree(numbers, f"claims.json: {spec}", d, expected_claims(ev), unchecked)
@@ -615,7 +611,7 @@ def expected_summary(datasets: dict, evaluations: dict) -> dict:
     diffs = [d["ssim_minus_l2"] for d in datasets.values() if d.get("ssim_minus_l2") is not None]
     trained = seeds = 0
     for spec in datasets:
-        ev = evaluations.get(_folder_name(spec))
+        ev = evaluations.get(folder_name(spec))
         for name in ("l2", "ssim", "vae_rp"):  # one count per model: the VAE's two maps share it
             s = seed_summary(ev, MAIN[name], name) if ev else {}
             if not _nan(s.get("n_trained")):

@@ -26,20 +26,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation.scoring import COLUMNS
+from files import atomic_write_text
+from methods import MAPS, METHODS
 from reproduce import published
-from reproduce.context import MAPS
-from reproduce.provenance import atomic_write_text
 
 PIXEL_METRICS = [("pixel_auroc", "pixel ROC AUC"), ("aupro_30", "AUPRO (FPR <= 0.3)")]
 SEGMENT_METRICS = [("image_auroc", "image ROC AUC"), ("iou", "IoU at val. threshold"),
                    ("f1", "F1 at val. threshold"), ("f1_max", "F1 oracle (test thr.)")]
-METRICS = ["pixel_auroc", "aupro_30", "image_auroc", "threshold", "iou", "f1", "f1_max"]
+# the metrics of evaluation/scoring.py the table keeps (all but the percentile threshold)
+METRICS = [c for c in COLUMNS if c != "threshold_p99_9"]
 KEYS = ("dataset", "method", "map")
 VAE_MARGIN = 0.02
 
-
-CROSS = {("l2_ae", "ssim"): "l2-AE scored with the SSIM residual",
-         ("ssim_ae", "l2"): "SSIM-AE scored with the l2 residual"}
+# each autoencoder scored with the other's residual (the maps of methods.py a method
+# computes that are not its own)
+CROSS = {(method, name): f"{entry.label} scored with the {MAPS[name].short} residual"
+         for method, entry in METHODS.items() for name in entry.maps
+         if name in MAPS and MAPS[name].method != method}
 REFERENCE = {("reference", "knn"): "reference: nearest training patch (kNN)",
              ("reference", "intensity"): "reference: naive intensity"}
 # what a map that knows nothing scores (a random map): AUPRO's is its FPR bound / 2
@@ -79,7 +83,7 @@ def intervals(folder: Path) -> dict:
     path = folder / "histograms.npz"
     if not path.exists():
         return {}
-    wanted = [(method, name) for name, (method, _) in MAPS.items()] + list(REFERENCE)
+    wanted = [(m.method, name) for name, m in MAPS.items()] + list(REFERENCE)
     with np.load(path, allow_pickle=False) as z:
         counts = {name: z[f"{method}__{name}"] for method, name in wanted
                   if f"{method}__{name}" in z.files}
@@ -117,7 +121,7 @@ def collect(ctx) -> tuple[pd.DataFrame, dict]:
         df = _per_seed(pd.read_csv(path))
         bounds[spec] = intervals(ctx.eval_dir(spec))
         columns += [c for c in df.columns if c not in KEYS and c not in columns]
-        main = [(method, name, label) for name, (method, label) in MAPS.items()]
+        main = [(m.method, name, m.label) for name, m in MAPS.items()]
         extra = [(m, n, CROSS.get((m, n)) or REFERENCE.get((m, n), f"{m} / {n}"))
                  for m, n in zip(df["method"], df["map"])
                  if (m, n) not in {(a, b) for a, b, _ in main}]
@@ -141,7 +145,7 @@ def _is_cross(long: pd.DataFrame) -> np.ndarray:
 
 def _main(long: pd.DataFrame) -> pd.DataFrame:
     """Only the four main rows per dataset (method, map) of MAPS."""
-    keys = {(method, name) for name, (method, _) in MAPS.items()}
+    keys = {(m.method, name) for name, m in MAPS.items()}
     return long[np.array([k in keys for k in zip(long["method"], long["map"])], dtype=bool)]
 
 
@@ -168,7 +172,7 @@ def _cell(row, metric: str) -> str:
 def _wide(long: pd.DataFrame, metric: str, title: str, bounds: dict | None = None) -> str:
     """One Markdown table for one metric: a row per dataset, a column per map, the leader
     in bold where :func:`_leader` finds one."""
-    labels = [label for _, label in MAPS.values()]
+    labels = [m.label for m in MAPS.values()]
     lines = [f"### {title}", "", "| dataset | " + " | ".join(labels) + " |",
              "|---" + "|---:" * len(labels) + "|"]
     for spec, group in _main(long).groupby("dataset", sort=False):
@@ -193,11 +197,17 @@ def _leader(rows: list[dict], metric: str, box: dict) -> str | None:
     if len(ranked) < 2:
         return None
     (_, best, row), (_, second, _) = ranked[:2]
-    low = box.get(_versus(best, second), (math.nan,))[0]
     trained = row.get("n_trained", math.nan) == row.get("n_seeds", math.nan) or \
         not math.isfinite(row.get("n_trained", math.nan))
-    above = row.get("pixel_auroc_lo", math.nan) > CHANCE[metric]
-    return best if math.isfinite(low) and low > 0 and trained and above else None
+    above_chance = row.get("pixel_auroc_lo", math.nan) > CHANCE[metric]
+    return best if _above(box, _versus(best, second)) and above_chance and trained else None
+
+
+def _above(box: dict, key: str, level: float = 0.0) -> bool:
+    """Whether the 95 % interval ``box[key]`` (intervals()) lies above ``level``; False
+    where there is none. The rule behind every bold cell and every claim that holds."""
+    low = box.get(key, (math.nan,))[0]
+    return math.isfinite(low) and low > level
 
 
 def _num(value):
@@ -209,12 +219,11 @@ def by_kind(ctx, spec) -> dict:
     {kind: {map: auc}}, each over the defect-free test images plus the defective images
     of that kind (with masks). The paper's claim is about the structural kind. {} where
     the dataset names no structural types or has no maps.npz."""
+    from errors import InputError
     from evaluation.metrics import pixel_auroc
-    from reproduce.fig_qualitative import structural_types
-    from textures.errors import InputError
 
     path = ctx.eval_dir(spec) / "maps.npz"
-    structural = set(structural_types(ctx, spec)) if path.exists() else set()
+    structural = set(ctx.structural_types(spec)) if path.exists() else set()
     if not structural:
         return {}
     out = {}
@@ -282,15 +291,14 @@ def claims(long: pd.DataFrame, kinds: dict | None = None, bounds: dict | None = 
         d["pixel_auroc_interval"] = {m: _pair(box.get(m)) for m in MAPS}
         for claim, (a, b) in PAIRS.items():
             d[f"{claim}_interval"] = _pair(box.get(claim))
-            low = box.get(claim, (math.nan,))[0]
-            holds = math.isfinite(low) and low > 0 and all_trained[a] and all_trained[b]
+            holds = _above(box, claim) and all_trained[a] and all_trained[b]
             d[f"{claim.replace('_minus_', '_beats_')}_holds"] = (
                 None if claim not in box else bool(holds))
         ref = long[(long["dataset"] == spec) & (long["method"] == "reference")]
         d["reference"] = {n: {"pixel_auroc": _num(v), "interval": _pair(box.get(n))}
                           for n, v in zip(ref["map"], ref["pixel_auroc"])}
         if "knn" in box:
-            d["dataset_tests_claim"] = box["knn"][0] > CHANCE["pixel_auroc"]
+            d["dataset_tests_claim"] = _above(box, "knn", CHANCE["pixel_auroc"])
         d["ssim_minus_l2"] = _diff("ssim", "l2", auc)
         d["ssim_minus_l2_aupro"] = _diff("ssim", "l2", pro)
         d["ssim_beats_l2"] = None if d["ssim_minus_l2"] is None else d["ssim_minus_l2"] > 0
@@ -357,7 +365,7 @@ def _trainedness_md(long: pd.DataFrame) -> list[str]:
     for _, r in rows.iterrows():
         if not math.isfinite(r.get("n_trained", math.nan)):  # method not evaluated
             continue
-        name = "VAE" if r["method"] == "vae" else r["label"]
+        name = METHODS[r["method"]].label
         ratio = r.get("fit_nll_gain") if r["method"] == "vae" else r.get("fit_loss_ratio")
         units = _fmt(r.get("fit_active_units")) if r["method"] == "vae" else ""
         md.append(f"| {r['dataset']} | {name} | {int(r['n_trained'])}/{int(r['n_seeds'])} | "
@@ -399,16 +407,14 @@ def _auc_aupro_rows(rows: pd.DataFrame, columns: dict, auc) -> list[str]:
 def pro_at_threshold(maps, masks, has_mask, threshold: float) -> float:
     """[MVTec AD]'s per-region overlap at one threshold: over every 8-connected defect region
     of the images with masks, the mean share of its pixels with ``map > threshold``."""
-    from scipy import ndimage
+    from evaluation.metrics import connected_regions
 
     keep = np.asarray(has_mask, bool)
-    shares = []
-    for amap, mask in zip(np.asarray(maps)[keep], np.asarray(masks, bool)[keep]):
-        regions, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        if n:
-            hit = np.bincount(regions[amap > threshold], minlength=n + 1)[1:]
-            shares.extend(hit / np.bincount(regions.ravel())[1:])
-    return float(np.mean(shares)) if shares else math.nan
+    regions, n = connected_regions(np.asarray(masks, bool)[keep])
+    if not n:
+        return math.nan
+    hit = np.bincount(regions[np.asarray(maps)[keep] > threshold], minlength=n + 1)[1:]
+    return float(np.mean(hit / np.bincount(regions.ravel())[1:]))
 
 
 def _test_set_note(info: dict) -> str:
@@ -467,8 +473,8 @@ def mvtec_beside_ours(ctx, long: pd.DataFrame) -> list[str]:
                f"{profile.get('name', 'n/a')}; {_test_set_note(info)}.", "",
                "| model | source | pixel ROC AUC | per-region overlap at val. threshold "
                "| AUPRO (FPR <= 0.3) |", "|---|---|---:|---:|---:|"]
-        for method, name, label, theirs in (("l2_ae", "l2", "l2-AE", "AE (l2)"),
-                                            ("ssim_ae", "ssim", "SSIM-AE", "AE (SSIM)")):
+        for method, theirs in (("l2_ae", "AE (l2)"), ("ssim_ae", "AE (SSIM)")):
+            name, label = METHODS[method].main_map, METHODS[method].label
             their_pro, their_auc = published.MVTEC_TEXTURES[category][theirs]
             md.append(f"| {theirs} | [MVTec AD] Table 3 | {their_auc:.2f} | {their_pro:.2f} "
                       "| not reported |")
@@ -521,7 +527,7 @@ def run(ctx) -> list[Path]:
     md += _trainedness_md(long) + _reference_md(long)
     kinds = {spec: by_kind(ctx, spec) for spec in long["dataset"].unique()}
     if any(kinds.values()):
-        labels = [label for _, label in MAPS.values()]
+        labels = [m.label for m in MAPS.values()]
         md += ["## Pixel ROC AUC by defect kind", "",
                "Each over the defect-free test images plus the defective ones of one kind: "
                "structural defects change the texture's structure but hardly its grey "

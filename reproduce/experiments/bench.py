@@ -38,9 +38,10 @@ import tensorflow as tf
 
 from evaluation.maps import anomaly_maps
 from evaluation.windows import extract_patches
+from files import atomic_write_text
+from methods import METHODS, own_maps
 from reproduce import profiles, published
-from reproduce.provenance import REPO, atomic_write_text, provenance
-from reproduce.profiles import METHODS
+from reproduce.provenance import REPO, cpu_field, provenance
 from reproduce.train import build, native_bf16, set_precision
 from textures.folders import MVTEC_IMAGE_SIZE
 from textures.patches import patch_dataset
@@ -166,7 +167,7 @@ def segment_cost(repeats):
     return rows
 
 
-def protocol_image_cost(repeats, size=MVTEC_IMAGE_SIZE, profile_name="cpu", methods=METHODS):
+def protocol_image_cost(repeats, size=MVTEC_IMAGE_SIZE, profile_name="cpu", methods=tuple(METHODS)):
     """Seconds to compute every map of each method on one ``size`` x ``size`` image (a
     synthetic one: the cost does not depend on the content), exactly as ``evaluate`` does
     (reproduce.evaluate.maps_for at the profile's stride, KL stride and samples): one row
@@ -211,12 +212,7 @@ def forward_macs(model) -> int:
 
 def nominal_peak_gflops():
     """cores x clock x FLOP per cycle (2 FMA pipes x vector width x 2), from /proc/cpuinfo."""
-    flags, mhz = "", 0.0
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("flags") and not flags:
-            flags = line
-        if line.startswith("cpu MHz") and not mhz:
-            mhz = float(line.split(":")[1])
+    flags, mhz = cpu_field("flags"), float(cpu_field("cpu MHz") or 0)
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     per_cycle = 2 * lanes * 2 if "fma" in flags else lanes * 2
     how = (f"{os.cpu_count()} cores x {mhz / 1000:.2f} GHz (cpu MHz in /proc/cpuinfo) x "
@@ -227,8 +223,7 @@ def nominal_peak_gflops():
 
 def peak_memory_mb(stage):
     """Peak RSS of a child process that trains (or segments) at the cpu profile's sizes."""
-    code = {"train": "from reproduce.bench import _train_once; _train_once()",
-            "evaluate": "from reproduce.bench import _segment_once; _segment_once()"}[stage]
+    code = f"from reproduce.experiments.bench import _{stage}_once; _{stage}_once()"
     # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a
     # child would report the (larger) benchmark process's peak instead of its own
     code += ("; print(next(l.split()[1] for l in open('/proc/self/status') "
@@ -245,7 +240,7 @@ def _train_once():
     model.fit(ds, epochs=1, steps_per_epoch=8, verbose=0, shuffle=False)
 
 
-def _segment_once():
+def _evaluate_once():
     profile = profiles.get("cpu")
     images = np.random.default_rng(0).random((20, 512, 512), dtype=np.float32)
     anomaly_maps(build("vae", profile), "vae", images[:4], kl_stride=32, rp_samples=4)
@@ -280,7 +275,14 @@ def default_run_wall_s(path: Path):
     return record.get("wall_seconds") if complete else None
 
 
-def run(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
+def run(ctx) -> list[Path]:
+    """The benchmark as an experiment (``all --only bench``): the command's defaults."""
+    measure(ctx.out)
+    return [ctx.out / "benchmark.md", ctx.out / "benchmark.json"]
+
+
+def measure(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
+    """Every measurement, written to ``out`` (``python -m reproduce bench``); returns them."""
     repeats = max(3, repeats)
     origin = provenance()  # the code measured: commit, packages, host
     result = {"train": train_throughput(repeats), "sampler": sampler_throughput(repeats),
@@ -387,9 +389,11 @@ def _mvtec_markdown(rows) -> list[str]:
              "(reproduce/evaluate.py `maps_for`); `mvtec:PATH` zooms the 1024 x 1024 "
              "images of the texture categories to this size (textures/folders.py).", "",
              "| method | maps | seconds per image |", "|---|---|---|"]
-    maps = {"l2_ae": "l2, ssim", "ssim_ae": "ssim, l2", "vae": "vae_kl, vae_rp"}
     for row in rows:
-        lines.append(f"| {row['method']} | {maps.get(row['method'], '')} | {row['seconds']:.2f} "
+        method = METHODS.get(row["method"])
+        names = [n for n in method.maps if n != "recon"] if method else []
+        names.sort(key=lambda n: n not in own_maps(row["method"]))  # its own maps first
+        lines.append(f"| {row['method']} | {', '.join(names)} | {row['seconds']:.2f} "
                      f"[{row['range'][0]:.2f}-{row['range'][1]:.2f}] |")
     methods = ", ".join(row["method"] for row in rows)
     lines += ["", f"So the maps of a category's full test set ({methods}), plus the 10 % of its "
