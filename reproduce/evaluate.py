@@ -93,7 +93,7 @@ def evaluate(spec: str, methods, profile: dict, out: Path, log=print,
             timings[f"train_{method}_seed{ts}"] = round(time.time() - t, 2)
             t = time.time()
             log(f"{spec}: anomaly maps of {tag} on {len(ds.test)} test + {len(ds.val)} validation images")
-            model = training.load(folder)
+            model = training.load_model(folder)
             fit = trainedness(model, method, val_patches)
             health[f"{method}/seed{ts}"] = fit
             log(f"{spec}: {tag} {'trained' if fit['trained'] else 'NOT TRAINED'}: R^2 {fit['r2']:.3f}, "

@@ -22,7 +22,7 @@ from methods import METHODS
 from reproduce import profiles
 from reproduce.evaluate import maps_for
 from reproduce.plotting import pyplot, save_figure
-from reproduce.train import load
+from reproduce.train import load_model
 from textures.folders import read_image
 
 
@@ -35,7 +35,7 @@ def segment(model_dir: Path, images, out: Path) -> None:
     profile = {**profiles.get(info["profile"]["name"]), **info["profile"]}
     pics = [read_image(Path(p)) for p in images]
     map_name = METHODS[method].main_map
-    model = load(model_dir)
+    model = load_model(model_dir)
     ds = textures.load(info["dataset"], seed=info.get("data_seed", info["seed"]), small=profile["small_data"])
     # the validation images `evaluate` chooses its threshold on (the profile's subset), so
     # that a model segments an image here exactly as `evaluate` would

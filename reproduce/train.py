@@ -228,7 +228,7 @@ def _dedupe_log(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(folder: Path):
+def load_model(folder: Path):
     """A trained model for inference (no optimiser state). The VAE's classes are
     registered for deserialisation by the import of models.vae above."""
     return keras.saving.load_model(folder / "model.keras", compile=False)

@@ -64,7 +64,7 @@ for name, strategy in strategies.items():
     train._strategy = lambda strategy=strategy: strategy
     folder = train.train(ds, "ssim_ae", profile, seed=0, verbose=False)
     result[f"replicas_{name}"] = json.loads((folder / "run.json").read_text())["replicas"]
-    weights[name] = [np.array(w) for w in train.load(folder).weights]
+    weights[name] = [np.array(w) for w in train.load_model(folder).weights]
     lines = (folder / "log.csv").read_text().split()[1:]
     losses[name] = [float(line.split(",")[1]) for line in lines]
 norm = lambda ws: float(np.sqrt(sum(float((w.astype(np.float64) ** 2).sum()) for w in ws)))

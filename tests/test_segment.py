@@ -60,7 +60,7 @@ def test_segment_uses_the_threshold_and_the_map_of_evaluate(tmp_path, monkeypatc
         evaluate_threshold = float(z["threshold_l2"])
 
     # the validation maps, recomputed: the first max_val validation images
-    model = training.load(Path(model_dir))
+    model = training.load_model(Path(model_dir))
     val_maps = maps_for(model, "l2_ae", full.val[:profile["max_val"]], profile, ("l2",))["l2"]
     min_area = profile["min_defect_area"]
     assert _mvtec_rule_holds_exactly_at(val_maps, min_area, evaluate_threshold)
