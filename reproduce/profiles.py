@@ -29,7 +29,7 @@ results/bf16_check.md compares the whole default run with a float32 companion (e
 dataset, method and seed). The l2-AE's and SSIM-AE's pixel AUROCs moved by at most 0.041
 and the fabrics' claims were the same; 4 of 16 maps moved by more than their interval
 (all by at most 0.03), and float32 trained 33 of 36 models against bf16's 31. bf16 trains
-1.27-1.50x faster (results/benchmark.md), which keeps the default run near 50 minutes.
+1.30-1.54x faster (results/benchmark.md), which keeps the default run near 50 minutes.
 ``--precision float32`` is the more robust choice. ``paper`` stays float32 (not measured
 on a GPU); ``smoke`` too, so that the tests run the same arithmetic everywhere.
 
