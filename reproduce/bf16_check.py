@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from errors import InputError
-from evaluation.uncertainty import REPLICATES, interval, seed_mean_auroc
+from evaluation.uncertainty import bootstrap, interval, seed_mean_auroc
 from files import atomic_write_text
 from methods import MAPS, METHODS, own_maps
 from reproduce.context import folder_name
@@ -60,17 +60,12 @@ def _read(folder: Path):
     return metrics, hist, json.loads((folder / "run.json").read_text())
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, replicates=REPLICATES, seed=0):
+def paired_difference(a: np.ndarray, b: np.ndarray):
     """Seed-mean AUC of ``a`` minus that of ``b`` ((S, K, 2, bins) each, the same K test
-    images) and its 95 % bootstrap interval: images drawn once for both, seeds per run."""
-    rng = np.random.default_rng(seed)
-    k = a.shape[1]
-    samples = np.empty(replicates)
-    for r in range(replicates):
-        images = rng.integers(0, k, k)
-        sa, sb = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
-        samples[r] = seed_mean_auroc(a[sa][:, images]) - seed_mean_auroc(b[sb][:, images])
-    return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples)
+    images) and its 95 % bootstrap interval: evaluation/uncertainty.py's bootstrap, which
+    draws the images once for both and the seeds of each run apart."""
+    samples = bootstrap({"a": a, "b": b})
+    return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples["a"] - samples["b"])
 
 
 def _mean_se(values: pd.Series):
