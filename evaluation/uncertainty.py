@@ -6,7 +6,10 @@ bootstrap (Efron and Tibshirani, 1993; the hierarchical form resamples the units
 level): each replicate draws the test images with replacement (the same draw for every
 map, so differences between maps are paired), and the training seeds of each method with
 replacement, and takes the mean over the drawn seeds of the pooled AUC over the drawn
-images. The 2.5 and 97.5 percentiles of the replicates are the interval.
+images. The 2.5 and 97.5 percentiles of the replicates are the interval. Test images that
+share pixels (crops of one photo, textures/real.py) are not independent: they form a
+group, and the groups are drawn in their place, each with all its images (the cluster
+bootstrap, Davison and Hinkley, 1997, on hierarchical data).
 
 Recomputing an AUC over a million pixels a thousand times is slow, so every image's
 pixels are first counted into histograms over ``BINS`` quantile bins of the map's values
@@ -51,18 +54,36 @@ def seed_mean_auroc(counts):
     return float(np.mean(auroc_from_counts(counts.sum(axis=1))))
 
 
-def bootstrap(counts_by_map, replicates=REPLICATES, seed=0):
+def bootstrap(counts_by_map, replicates=REPLICATES, seed=0, groups=None):
     """{map: (S, K, 2, bins)} -> {map: (replicates,) seed-mean AUCs}, images drawn
-    jointly for all maps, seeds drawn per map."""
+    jointly for all maps, seeds drawn per map.
+
+    ``groups`` (K,) names each image's unit (TextureDataset.groups: crops that share
+    pixels of one photo): the G groups are drawn with replacement, each bringing all its
+    images, so that overlapping images count as one unit. None (the default), or every
+    image its own group, draws the images themselves: the same draws and results."""
     rng = np.random.default_rng(seed)
     k = next(iter(counts_by_map.values())).shape[1]
+    members = _members(groups, k)
     out = {name: np.empty(replicates) for name in counts_by_map}
     for r in range(replicates):
-        images = rng.integers(0, k, k)
+        drawn = rng.integers(0, len(members), len(members))
+        images = np.concatenate([members[g] for g in drawn])
         for name, counts in counts_by_map.items():
             seeds = rng.integers(0, len(counts), len(counts))
             out[name][r] = seed_mean_auroc(counts[seeds][:, images])
     return out
+
+
+def _members(groups, k):
+    """The image indices of each group, groups in sorted order; one image each if None."""
+    if groups is None:
+        return np.arange(k)[:, None]
+    groups = np.asarray(groups)
+    if groups.shape != (k,):
+        raise ValueError(f"groups has shape {groups.shape}, not one entry per image ({k})")
+    names, index = np.unique(groups, return_inverse=True)
+    return [np.flatnonzero(index == g) for g in range(len(names))]
 
 
 def interval(samples, level=0.95):

@@ -20,7 +20,7 @@ from files import atomic_write_bytes
 
 from .dataset import TextureDataset
 
-_ARRAYS = ("train", "val", "test", "masks", "has_mask", "labels")
+_ARRAYS = ("train", "val", "test", "masks", "has_mask", "labels", "groups")
 _LISTS = ("defect_types", "test_names", "structural_types")
 
 
@@ -49,13 +49,15 @@ def cached(spec: str, seed: int, small: bool, version: int,
                 return TextureDataset(
                     spec=spec, source=str(z["source"]),
                     **{k: z[k] for k in _ARRAYS},
-                    **{k: [str(s) for s in z[k]] for k in _LISTS})
+                    **{k: [str(s) for s in z[k]] for k in _LISTS},
+                    boxes={k[4:]: z[k] for k in z.files if k.startswith("box_")})
         except Exception:  # unreadable cache file (e.g. disk full once): make it again
             pass
     ds = make()
     buffer = io.BytesIO()
     np.savez(buffer, source=np.array(ds.source), **{k: getattr(ds, k) for k in _ARRAYS},
-             **{k: np.array(getattr(ds, k), dtype=str) for k in _LISTS})
+             **{k: np.array(getattr(ds, k), dtype=str) for k in _LISTS},
+             **{f"box_{k}": v for k, v in ds.boxes.items()})
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError:  # a read-only checkout still works, only slower

@@ -79,10 +79,28 @@ def change_mask(clean: np.ndarray, defective: np.ndarray, near: np.ndarray,
     return ndi.binary_fill_holes(m)
 
 
-def stain(img: np.ndarray, rng: np.random.Generator, size: float) -> np.ndarray:
-    """An intensity defect: a soft darker or lighter blob (texture kept, grey values moved)."""
+def stain(img: np.ndarray, rng: np.random.Generator,
+          size: float) -> tuple[np.ndarray, np.ndarray]:
+    """An intensity defect: a soft darker or lighter blob (texture kept, grey values moved).
+    Returns the stained image and its region, the pixels moved by more than 0.01."""
     region = blob(rng, img.shape, size)
     a = soft(region, sigma=max(2.0, size / 12))
     if rng.random() < 0.6:  # darker stain, e.g. oil
-        return img * (1 - rng.uniform(0.35, 0.5) * a)
-    return img + (1 - img) * rng.uniform(0.35, 0.5) * a  # lighter stain, e.g. bleach
+        stained = img * (1 - rng.uniform(0.35, 0.5) * a)
+    else:  # lighter stain, e.g. bleach
+        stained = img + (1 - img) * rng.uniform(0.35, 0.5) * a
+    return stained, np.abs(stained - img) > 0.01
+
+
+def plant_with_retries(attempt, rng: np.random.Generator, kind: str = "defect",
+                       tries: int = 20, min_pixels: int = 30):
+    """``attempt(rng) -> (defective, mask)``, called until the mask has ``min_pixels``
+    pixels: a planted change can be too faint to mask (a darkening stain scales dark
+    pixels, and changes them little), and is then drawn again, from the same stream.
+    After ``tries`` attempts it gives up with a RuntimeError."""
+    for _ in range(tries):
+        defective, mask = attempt(rng)
+        if mask.sum() >= min_pixels:
+            return defective, mask
+    raise RuntimeError(f"could not plant {kind}: every one of {tries} attempts changed "
+                       f"fewer than {min_pixels} pixels")

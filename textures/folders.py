@@ -281,7 +281,7 @@ def load(kind: str, path: str, seed: int = 0, small: bool = False,
             masks[k] = mk if size is None else resize_mask(mk, size)
     types = [e[0] for e in tests]
     # the spec names the size where it is not the layout's default, so that the same
-    # folder at two sizes is two datasets (two model-cache keys, reproduce/train.py)
+    # folder at two sizes is two datasets (two model-cache keys, reproduce/cache.py)
     sized = "" if size == DEFAULT_SIZE.get(kind) else f"@{size}"
     return TextureDataset(
         spec=f"{kind}:{path}{sized}", train=train, val=val, test=test, masks=masks,

@@ -2,9 +2,11 @@
 
 One row per dataset of the run: two defect-free training images, then one defective test
 image per defect type (the first of that type in the test order), its ground-truth
-defect outlined in red. Defect types that change the texture's structure rather than its
-grey values (``structural_types`` of the dataset) are marked "structural": these are the
-defects the paper says per-pixel residuals miss. Images are shown at their grey values
+defect outlined in red; a dataset named in ``BESIDE`` is followed by the generator it
+replaced (``nanofibres`` by ``nanofibres_v3``), so that the two can be compared. Defect
+types that change the texture's structure rather than its grey values
+(``structural_types`` of the dataset) are marked "structural": these are the defects the
+paper says per-pixel residuals miss. Images are shown at their grey values
 in [0, 1], without contrast stretching.
 
 Loads each dataset with ``textures.load`` (profile's first seed and data scale, the same
@@ -19,6 +21,8 @@ import numpy as np
 from reproduce.plotting import pyplot, save_figure
 
 N_TRAIN = 2
+# a dataset of the run -> the older generator drawn in the row below it
+BESIDE = {"nanofibres": "nanofibres_v3"}
 
 
 def examples(ds) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -45,7 +49,9 @@ def run(ctx) -> list[Path]:
     seed = ctx.profile.get("seeds", (0,))[0]
     small = bool(ctx.profile.get("small_data", False))
     rows = []
-    for spec in ctx.datasets:
+    specs = [s for spec in ctx.datasets for s in (spec, BESIDE.get(spec))
+             if s and (s == spec or s not in ctx.datasets)]
+    for spec in specs:
         ds = textures.load(spec, seed=seed, small=small)
         rows.append((spec, ds, examples(ds)))
     ncol = max([len(shown) for _, _, shown in rows] + [1])
