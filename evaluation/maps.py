@@ -10,6 +10,10 @@ its own map, and the maps are folded back by averaging the overlaps (windows.py)
           stride, spread over the patch's pixels and averaged             (Section 3.1.2)
   vae_rp  per-pixel -log p(x|z) averaged over L samples of z             (Section 3.1.2)
 
+Each method computes its maps from a batch of patches with the function its entry in
+methods.py names (``map_fn``: models/autoencoder.py ``residual_maps``, models/vae.py
+``anomaly_maps``); this module cuts, batches and folds. Maps that give one value per
+patch (the entry's ``per_patch``: the KL) are computed at their own stride and spread.
 Both residual maps are computed from the same reconstruction for either autoencoder, so
 the l2-AE can also be scored with SSIM and the SSIM-AE with l2 (the cross rows of the
 metrics). The reconstructions are folded the same way and kept for the figures.
@@ -18,10 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from evaluation.windows import extract_patches, fold, patch_values_to_maps
-from losses.l2 import l2_map
-from losses.ssim import ssim_map
-from methods import METHODS
-from models.vae import kl_divergence, reconstruction_probability
+from methods import METHODS, function
 
 
 def _batched(fn, patches, batch):
@@ -32,47 +33,24 @@ def _batched(fn, patches, batch):
     return tuple(np.concatenate([np.asarray(out[i]) for out in outs]) for i in range(len(outs[0])))
 
 
-def _compiled(model, key, make):
-    """A compiled function of the model, built on first use and kept on the model, so
-    that segmenting image after image traces it once (not once per call)."""
+def compiled_maps(model, method, names, patch, samples):
+    """The method's map function for these maps as one compiled function of (N, p, p, 1)
+    patches, returning a tuple in the order of ``names``: per-pixel maps (N, p, p), per-patch
+    ones (N,). Built on first use and kept on the model, so that segmenting image after
+    image traces it once (not once per call)."""
     cache = model.__dict__.setdefault("_anomaly_fns", {})
+    key = (method, names, patch, samples)
     if key not in cache:
-        cache[key] = make()
-    return cache[key]
+        compute = function(METHODS[method].map_fn)
 
-
-def _patch_signature(patch):
-    # any number of patches, one trace; the SSIM filter needs the patch size itself
-    return [tf.TensorSpec([None, patch, patch, 1], tf.float32)]
-
-
-def _ae_fn(model, names, patch):
-    """One function from patches to the selected per-patch maps, in the order of names."""
-    def make():
-        @tf.function(input_signature=_patch_signature(patch))
+        # any number of patches, one trace; the SSIM filter needs the patch size itself
+        @tf.function(input_signature=[tf.TensorSpec([None, patch, patch, 1], tf.float32)])
         def maps(x):
-            x_hat = tf.cast(model(x, training=False), tf.float32)
-            out = {"l2": lambda: l2_map(x, x_hat), "ssim": lambda: 1.0 - ssim_map(x, x_hat),
-                   "recon": lambda: x_hat}
-            return tuple(out[name]()[..., 0] for name in names)
-        return maps
-    return _compiled(model, ("ae", names, patch), make)
-
-
-def _kl_fn(vae, patch):
-    def make():
-        return tf.function(lambda x: (kl_divergence(vae, x),), input_signature=_patch_signature(patch))
-    return _compiled(vae, ("kl", patch), make)
-
-
-def _rp_fn(vae, samples, patch):
-    def make():
-        @tf.function(input_signature=_patch_signature(patch))
-        def rp(x):
-            nll, recon = reconstruction_probability(vae, x, samples=samples)
-            return nll[..., 0], recon[..., 0]
-        return rp
-    return _compiled(vae, ("rp", samples, patch), make)
+            out = compute(model, x, names, samples)
+            return tuple(out[name][..., 0] if len(out[name].shape) == 4 else out[name]
+                         for name in names)
+        cache[key] = maps
+    return cache[key]
 
 
 def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
@@ -80,38 +58,46 @@ def anomaly_maps(model, method, images, patch=128, stride=30, batch=128,
     """Maps of every image (K, H, W) for one trained model, as a dict of (K, H, W) arrays.
 
     ``maps`` selects what to compute, by default everything the method gives (its
-    ``maps`` in methods.py): ``l2``, ``ssim`` and ``recon`` for ``l2_ae`` and ``ssim_ae``;
-    ``vae_kl``, ``vae_rp`` and ``recon`` for ``vae`` (the VAE's reconstruction comes with
-    ``vae_rp``'s samples). Images go through in groups of about ``max_patches`` patches:
-    small images share batches (one 192 px image has only 9 patches), and memory stays
-    bounded whatever the test set's size.
+    ``maps`` in methods.py: for the autoencoders ``l2``, ``ssim`` and ``recon``; for the
+    VAE ``vae_kl``, ``vae_rp`` and ``recon``, its reconstruction coming with ``vae_rp``'s
+    ``rp_samples`` samples). Per-pixel maps are cut at ``stride``, the per-patch ones at
+    ``kl_stride``. Images go through in groups of about ``max_patches`` patches: small
+    images share batches (one 192 px image has only 9 patches), and memory stays bounded
+    whatever the test set's size.
     """
     images = np.asarray(images, np.float32)
     if images.ndim != 3:
         raise ValueError(f"anomaly_maps needs images (K, H, W), got shape {images.shape}")
-    gives = METHODS[method].maps
-    names = gives if maps is None else tuple(maps)
-    unknown = [name for name in names if name not in gives]
+    entry = METHODS[method]
+    names = entry.maps if maps is None else tuple(maps)
+    unknown = [name for name in names if name not in entry.maps]
     if unknown or not names:
-        raise ValueError(f"{method} gives the maps {gives}, not {unknown or names}")
+        raise ValueError(f"{method} gives the maps {entry.maps}, not {unknown or names}")
+    pixel = tuple(name for name in names if name not in entry.per_patch)
+    per_patch = tuple(name for name in names if name in entry.per_patch)
     per_image = len(extract_patches(images[:1], patch, stride)[0])
     group = max(1, max_patches // per_image)
     parts = []
     for start in range(0, len(images), group):
         chunk = images[start:start + group]
-        patches, grid = extract_patches(chunk, patch, stride)
         part = {}
-        if method != "vae":
-            per_patch = _batched(_ae_fn(model, names, patch), patches, batch)
-            part = {name: fold(values, grid) for name, values in zip(names, per_patch)}
-        else:
-            if "vae_rp" in names or "recon" in names:
-                nll, recon = _batched(_rp_fn(model, rp_samples, patch), patches, batch)
-                part.update(vae_rp=fold(nll, grid), recon=fold(recon, grid))
-            if "vae_kl" in names:
-                kl_patches, kl_grid = extract_patches(chunk, patch, kl_stride)
-                (kl,) = _batched(_kl_fn(model, patch), kl_patches, batch)
-                part["vae_kl"] = patch_values_to_maps(kl, kl_grid)
+        if pixel:
+            patches, grid = extract_patches(chunk, patch, stride)
+            values = _batched(compiled_maps(model, method, pixel, patch, rp_samples), patches, batch)
+            part.update({name: fold(v, grid) for name, v in zip(pixel, values)})
+        if per_patch:
+            patches, grid = extract_patches(chunk, patch, kl_stride)
+            values = _batched(compiled_maps(model, method, per_patch, patch, rp_samples), patches, batch)
+            part.update({name: patch_values_to_maps(v, grid) for name, v in zip(per_patch, values)})
         parts.append(part)
     return {name: np.concatenate([part[name] for part in parts]).astype(np.float32)
             for name in names}
+
+
+def maps_for(model, method, images, profile, maps=None):
+    """The method's maps (``maps``: which ones, default all) at a profile's settings
+    (reproduce/profiles.py): what ``evaluate``, ``segment`` and ``bench`` compute."""
+    return anomaly_maps(model, method, images, patch=profile["patch_size"],
+                        stride=profile["stride"], batch=profile["eval_batch"],
+                        kl_stride=profile["kl_stride"], rp_samples=profile["rp_samples"],
+                        maps=maps)

@@ -21,11 +21,19 @@ Keras' own initialisers take a transposed kernel's fan-in from its output channe
 with its default Glorot-uniform kernels the signal halves at each of the 16 LeakyReLU
 layers: the output then varies across input patches by about 1e-7, the gradients are as
 small, and the models stay on a flat output (tests/test_models.py measures both).
+
+The anomaly maps of both autoencoders come from one reconstruction (``residual_maps``):
+the l2 residual (Section 3.1.1) and 1 - SSIM (Section 3.2), per pixel; either model is
+scored with either map (the cross rows of the metrics).
 """
 import math
 
 import keras
+import tensorflow as tf
 from keras import layers
+
+from losses.l2 import l2_map
+from losses.ssim import ssim_map
 
 LEAKY_SLOPE = 0.2
 LEAKY_GAIN = 2.0 / (1.0 + LEAKY_SLOPE ** 2)
@@ -119,3 +127,14 @@ def build_autoencoder(latent_dim=100, patch_size=128):
     model = keras.Model(x, decoder(encoder(x)), name=f"autoencoder_d{latent_dim}")
     model.encoder, model.decoder = encoder, decoder
     return model
+
+
+def residual_maps(model, x, names, samples=None):
+    """The per-pixel maps among ``names`` of patches x (N, p, p, 1), from one
+    reconstruction: ``l2`` (x - x_hat)^2, ``ssim`` 1 - SSIM(x, x_hat) (11 x 11 window),
+    ``recon`` x_hat itself; each (N, p, p, 1) float32. ``samples``: unused (nothing is
+    sampled), for the signature every method's map function shares (methods.py)."""
+    x_hat = tf.cast(model(x, training=False), tf.float32)
+    maps = {"l2": lambda: l2_map(x, x_hat), "ssim": lambda: 1.0 - ssim_map(x, x_hat),
+            "recon": lambda: x_hat}
+    return {name: maps[name]() for name in names}

@@ -4,7 +4,8 @@
   train      train one model (through the cache) and copy it to a folder
   evaluate   train what is missing, then anomaly maps and metrics of one dataset
   segment    apply a trained model to unlabelled images: heat maps and binary masks
-  datasets   export a dataset in the MVTec AD layout, or draw a montage of it
+  datasets   export a dataset in the MVTec AD layout, draw a montage of it, or measure
+             its defects (stats)
   bench      the benchmark: training and segmentation cost, written to results/
   bf16-check the default run against its companion in the other precision (bf16 / float32);
              called `precision` before (the old name still works)
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from errors import InputError, TrainingError
 from files import atomic_write_bytes
+from reproduce import experiment_options
 from reproduce.quiet import import_tensorflow
 
 # TensorFlow's C++ log, unless the user chose a level: 3 keeps only FATAL. Level 2 would
@@ -85,6 +87,24 @@ def _apply_image_size(args) -> None:
                                  for spec in args.datasets.split(",") if spec.strip())
 
 
+FM_WEIGHTS_HELP = ("the FM-AE's comparator: VGG19's ImageNet weights without the classifier "
+                   "(vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5) or a comparator saved "
+                   "as .keras (default: Keras' cache, ~/.keras/models; nothing is downloaded)")
+
+
+def _apply_fm_weights(args) -> None:
+    """``--fm-weights PATH``: where the FM-AE finds its comparator's weights, handed on
+    as the variable losses/comparator_weights.py reads (in this process and its workers)."""
+    from losses.comparator_weights import WEIGHTS_ENV
+    path = getattr(args, "fm_weights", None)
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise InputError(f"--fm-weights {path}: no such file; give VGG19's notop weights (.h5) "
+                         "or a comparator saved as .keras")
+    os.environ[WEIGHTS_ENV] = str(Path(path).resolve())
+
+
 def writable_dir(path: str) -> Path:
     """An output folder that exists (created if needed) and can be written."""
     folder = Path(path)
@@ -99,10 +119,11 @@ def writable_dir(path: str) -> Path:
 
 def cmd_all(args):
     from reproduce import runner
+    options = experiment_options.collect(args, args.only)  # bad values: before TensorFlow
     profile, out = _profile(args), writable_dir(args.out)
     # runner.run checks --only before it imports TensorFlow
     return runner.run(profile, out, only=args.only, datasets=args.datasets,
-                      reuse_evaluations=args.reuse_evaluations)
+                      reuse_evaluations=args.reuse_evaluations, options=options)
 
 
 def cmd_verify(args):
@@ -142,12 +163,14 @@ def cmd_bf16_check(args):
 
 
 def cmd_train(args):
-    from methods import check_method
+    from methods import check_method, runnable
     profile, method = _profile(args), check_method(args.method)
+    runnable([method], named=True)  # the FM-AE without its weights: one line, before TensorFlow
     out = writable_dir(args.out)
     import textures
     import_tensorflow()
     from reproduce import train
+    profile = train.resolve_precision(profile)  # once for the run
     ds = textures.load(args.dataset, seed=profile["seeds"][0], small=profile["small_data"])
     folder = train.train(ds, method, profile, seed=profile["seeds"][0])
     (out / "run.json").unlink(missing_ok=True)  # an older model's: not complete any more
@@ -157,15 +180,19 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from methods import METHODS, check_method
-    methods = [check_method(m.strip()) for m in args.methods.split(",") if m.strip()]
+    from methods import METHODS, check_method, default_methods, runnable
+    named = args.methods is not None
+    methods = ([check_method(m.strip()) for m in args.methods.split(",") if m.strip()] if named
+               else default_methods())
     if not methods:
         raise InputError(f"--methods {args.methods!r} names no method: give some of "
                          f"{','.join(METHODS)}")
+    methods = runnable(methods, named, log=lambda m: print(m, file=sys.stderr))
     profile, out = _profile(args), writable_dir(args.out)
     import_tensorflow()
     from reproduce.evaluate import evaluate
-    table = evaluate(args.dataset, methods, profile, out,
+    from reproduce.train import resolve_precision
+    table = evaluate(args.dataset, methods, resolve_precision(profile), out,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     print(table[["dataset", "method", "map", "pixel_auroc", "aupro_30", "image_auroc"]]
           .to_string(index=False, float_format="%.3f"))
@@ -179,6 +206,15 @@ def cmd_segment(args):
 
 def cmd_datasets(args):
     import textures
+    if args.action == "stats":
+        from reproduce import dataset_stats
+        out = Path(args.out)
+        writable_dir(str(out.parent))
+        if out.is_dir():
+            raise InputError(f"--out {out} is a folder; give the name of the Markdown file")
+        for path in dataset_stats.write(args.specs, out, seed=args.seed, small=args.small):
+            print(f"wrote {path}")
+        return
     target = Path(args.dir if args.action == "export" else args.out)
     writable_dir(str(target.parent))
     if args.action == "show" and target.is_dir():
@@ -202,24 +238,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser():
-    from reproduce import runner
-    from reproduce.profiles import DEFAULT, NAMES
     p = _Parser(prog="python -m reproduce", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    _run_commands(sub)
+    _model_commands(sub)
+    return p
 
-    def with_profile(q):
-        q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
-        q.add_argument("--precision", choices=("float32", "bf16", "auto"),
-                       help="override the profile's precision (auto: bf16 where the hardware has it)")
-        q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
-        q.add_argument("--rotation", choices=("quarter", "any"),
-                       help="augmentation: the square's 8 symmetries (default) or any angle")
-        q.add_argument("--seeds", help="override the profile's training seeds, e.g. 0 or 0,1,2 "
-                                       "(the data are made with the first)")
-        q.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
-        return q
 
+def with_profile(q):
+    """The options every command that trains has: the profile and what may override it."""
+    from reproduce.profiles import DEFAULT, NAMES
+    q.add_argument("--profile", default=DEFAULT, help=f"one of {', '.join(NAMES)} (default {DEFAULT})")
+    q.add_argument("--precision", choices=("float32", "bf16", "auto"),
+                   help="override the profile's precision (auto: bf16 where the hardware has it)")
+    q.add_argument("--epochs", type=int, help="override the profile's number of epochs")
+    q.add_argument("--rotation", choices=("quarter", "any"),
+                   help="augmentation: the square's 8 symmetries (default) or any angle")
+    q.add_argument("--seeds", help="override the profile's training seeds, e.g. 0 or 0,1,2 "
+                                   "(the data are made with the first)")
+    q.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
+    q.add_argument("--fm-weights", metavar="PATH", help=FM_WEIGHTS_HELP)
+    return q
+
+
+def _run_commands(sub):
+    """The commands on a whole results folder: all, bench, bf16-check, verify."""
+    from reproduce import runner
     q = with_profile(sub.add_parser("all", help="every experiment into a results folder"))
     q.add_argument("--out", default="results")
     q.add_argument("--only", help="run only these experiments, comma-separated: "
@@ -228,6 +273,7 @@ def parser():
     q.add_argument("--reuse-evaluations", action="store_true",
                    help="with --only: draw tables and figures from the evaluation folders "
                         "already in OUT/eval instead of evaluating again")
+    experiment_options.add_arguments(q)  # --checkpoints (budget), --sweep-minutes, ...
     q.set_defaults(func=cmd_all)
 
     q = sub.add_parser("bench", help="how fast training and segmentation run")
@@ -250,15 +296,20 @@ def parser():
     q.add_argument("--report", help="where to write the report (default DIR/verify.md)")
     q.set_defaults(func=cmd_verify)
 
+
+def _model_commands(sub):
+    """The commands on one model or dataset: train, evaluate, segment, datasets."""
+    from methods import METHODS, default_methods
     q = with_profile(sub.add_parser("train", help="train one model"))
     q.add_argument("--dataset", required=True)
-    q.add_argument("--method", required=True, help="l2_ae, ssim_ae or vae")
+    q.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_train)
 
     q = with_profile(sub.add_parser("evaluate", help="maps and metrics of one dataset"))
     q.add_argument("--dataset", required=True)
-    q.add_argument("--methods", default="l2_ae,ssim_ae,vae")
+    q.add_argument("--methods", help=f"comma-separated, some of {','.join(METHODS)} "
+                                     f"(default: the default run's, {','.join(default_methods())})")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_evaluate)
 
@@ -276,12 +327,16 @@ def parser():
     s = actions.add_parser("show", help="montage of training and defective test images")
     s.add_argument("spec")
     s.add_argument("--out", required=True, help="the PNG to write")
-    for a in (e, s):
-        a.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
+    t = actions.add_parser("stats", help="defect areas, grey values and local contrast, "
+                                          "fibre width: measured on the generated images")
+    t.add_argument("specs", nargs="+", metavar="spec")
+    t.add_argument("--out", required=True, help="the Markdown file to write (JSON beside it)")
+    for a in (e, s, t):
+        if a is not t:
+            a.add_argument("--image-size", type=int, metavar="N", help=IMAGE_SIZE_HELP)
         a.add_argument("--seed", type=int, default=0)
         a.add_argument("--small", action="store_true", help="the smoke-scale version")
         a.set_defaults(func=cmd_datasets)
-    return p
 
 
 class Terminated(KeyboardInterrupt):
@@ -305,6 +360,7 @@ def main(argv=None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _apply_image_size(args)
+        _apply_fm_weights(args)
         status = args.func(args)  # an int from the commands with a verdict (all, verify)
         status = status if isinstance(status, int) else 0
     except (InputError, TrainingError) as e:  # bad input; a NaN loss

@@ -1,7 +1,7 @@
 """``bf16-check``: does bfloat16 change the results? The evidence behind ``precision: auto``.
 
-(Named for the arithmetic, not the precision/recall metric; ``python -m reproduce precision``
-is the command's old name and still works.)
+``python -m reproduce bf16-check`` (also answers to ``precision``) compares, map by map,
+two complete runs whose training and evaluation differ only in their arithmetic.
 
 The default run (``OUT/eval/<dataset>``, every method with every training seed of the
 profile) is compared with a companion run that differs in one thing only, the precision:
@@ -35,7 +35,7 @@ import pandas as pd
 from errors import InputError
 from evaluation.uncertainty import bootstrap, interval, seed_mean_auroc
 from files import atomic_write_text
-from methods import MAPS, METHODS, own_maps
+from methods import MAPS, own_maps
 from reproduce.context import folder_name
 from reproduce.provenance import provenance
 
@@ -57,14 +57,16 @@ def _read(folder: Path):
     with np.load(folder / "histograms.npz") as z:
         hist = {name: z[f"{m.method}__{name}"] for name, m in MAPS.items()
                 if f"{m.method}__{name}" in z.files}
+        if "groups" in z.files:  # the bootstrap's units (evaluation/uncertainty.py)
+            hist["groups"] = z["groups"]
     return metrics, hist, json.loads((folder / "run.json").read_text())
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray):
+def paired_difference(a: np.ndarray, b: np.ndarray, groups=None):
     """Seed-mean AUC of ``a`` minus that of ``b`` ((S, K, 2, bins) each, the same K test
     images) and its 95 % bootstrap interval: evaluation/uncertainty.py's bootstrap, which
-    draws the images once for both and the seeds of each run apart."""
-    samples = bootstrap({"a": a, "b": b})
+    draws the images (or their ``groups``) once for both and the seeds of each run apart."""
+    samples = bootstrap({"a": a, "b": b}, groups=groups)
     return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples["a"] - samples["b"])
 
 
@@ -92,7 +94,7 @@ def compare(bf16_folder: Path, float32_folder: Path) -> list[dict]:
             (xb, se_b), (xf, se_f) = _mean_se(b[metric]), _mean_se(f[metric])
             row.update({f"{metric}_bf16": xb, f"{metric}_float32": xf, f"{metric}_diff": xb - xf,
                         f"{metric}_diff_se": float(np.hypot(se_b, se_f))})
-        diff, (low, high) = paired_difference(hb[name], hf[name])
+        diff, (low, high) = paired_difference(hb[name], hf[name], hb.get("groups"))
         row.update({"pixel_auroc_hist_diff": diff, "pixel_auroc_diff_interval": [low, high]})
         auroc_ok = (low <= 0 <= high) or abs(row["pixel_auroc_diff"]) < FLOOR
         aupro_ok = abs(row["aupro_30_diff"]) < max(1.96 * row["aupro_30_diff_se"], FLOOR)
@@ -140,14 +142,15 @@ def run(out: Path, datasets, profile_name: str | None = None, log=print) -> dict
         if not path.exists():
             raise InputError(f"no default run of {spec} in {out / 'eval'}: run ./run_all.sh "
                              f"--out {out} first (the comparison is against it)")
-        profile = json.loads(path.read_text())["profile"]
+        run = json.loads(path.read_text())
+        profile = run["profile"]
         if profile_name and profile["name"] != profile_name:
             raise InputError(f"the run in {out} used profile {profile['name']!r}, not {profile_name!r}")
         other = OTHER[profile["precision"]]
         folder = companion_root(out, other) / "eval" / folder_name(spec)
         if not (folder / "run.json").exists():
             log(f"bf16-check: the {other} companion of {spec} (every method and seed)")
-            evaluate(spec, list(METHODS), dict(profile, precision=other), folder, log=log)
+            evaluate(spec, run["methods"], dict(profile, precision=other), folder, log=log)
     result = {**summarise(out, datasets), **provenance()}
     atomic_write_text(out / "bf16_check.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "bf16_check.md", markdown(result))

@@ -6,8 +6,13 @@ read the evaluation folders that ``reproduce.evaluate`` wrote before them (one p
 dataset); they never train themselves.
 
 An evaluation folder (``ctx.eval_dir(spec)``) holds:
-  metrics.csv  one row per (dataset, method, map, seed): dataset, method, map, seed, pixel_auroc,
-               aupro_30, image_auroc, threshold, iou, f1, f1_max
+  metrics.csv  one row per (dataset, method, map, seed): dataset, method, map, seed; the
+               metrics of evaluation/scoring.py COLUMNS (pixel_auroc, aupro_30,
+               image_auroc, threshold, threshold_p99_9, iou, f1, f1_max); then the model's
+               trainedness, fit_<field> for each field of evaluation/trainedness.py FIELDS
+               (fit_loss, ..., fit_explains_structure, fit_trained; empty on the reference
+               rows and where a method's measure has no such field). Folders written before
+               a column existed lack it
   maps.npz     l2, ssim, vae_kl, vae_rp: anomaly maps (K, H, W) float32, test-set order;
                images (K, H, W) the test images; masks (K, H, W) bool; has_mask (K,) bool;
                labels (K,) int; defect_types (K,) str; recon_l2_ae, recon_ssim_ae,
@@ -15,9 +20,13 @@ An evaluation folder (``ctx.eval_dir(spec)``) holds:
                reference_knn, reference_intensity: the controls' maps. All of the first
                training seed
   histograms.npz  <method>__<map>: (S, K, 2, bins) per-seed, per-image pixel counts
-               for the bootstrap intervals (evaluation/uncertainty.py); seeds (S,)
-  logs/        the per-epoch training log (epoch, loss[, reconstruction, kl]) of every
-               model: <method>.csv for the first training seed, <method>_seed<k>.csv for
+               for the bootstrap intervals (evaluation/uncertainty.py); seeds (S,);
+               groups (K,): each test image's bootstrap unit (images cut from
+               overlapping or shared pixels of one photo share a unit; absent in
+               folders written before it was recorded: every image its own unit)
+  logs/        the per-epoch training log of every model (epoch, loss and each term the
+               model reports, e.g. the VAE's reconstruction and kl; val_<column> of each on
+               the validation patches, training.py, in logs written since it was recorded): <method>.csv for the first training seed, <method>_seed<k>.csv for
                each further seed k (``log_file``; folders written before this kept only
                the first)
   run.json     provenance
@@ -49,6 +58,9 @@ class Context:
     datasets: list[str]          # dataset specs of this run
     eval_root: Path = None       # where evaluation folders live (default: out / "eval")
     started: float = field(default_factory=time.time)
+    # options of single experiments from the command line (reproduce/experiment_options.py:
+    # budget's checkpoints, sweep's minutes, ...); {}: each experiment's defaults
+    options: dict = field(default_factory=dict)
 
     def eval_dir(self, spec: str) -> Path:
         root = self.eval_root or (self.out / "eval")

@@ -30,7 +30,7 @@ from pathlib import Path
 import textures
 from errors import InputError
 from files import atomic_write_text
-from methods import METHODS
+from methods import default_methods, runnable
 from reproduce.context import Context
 from reproduce.experiments import EVALUATIONS, NOTHING, REGISTRY, RESULTS
 from reproduce.provenance import provenance
@@ -86,14 +86,15 @@ class _Progress:
 
 
 def run(profile: dict, out: Path, only: str | None = None, datasets: str | None = None,
-        reuse_evaluations: bool = False) -> int:
-    """Run the phases; returns the exit status: 1 where verify found a mismatch, else 0."""
+        reuse_evaluations: bool = False, options: dict | None = None) -> int:
+    """Run the phases; returns the exit status: 1 where verify found a mismatch, else 0.
+    ``options``: single experiments' options (reproduce/context.py Context.options)."""
     before, evaluating, after = plan(only)  # unknown names: InputError before TensorFlow
     specs = [s.strip() for s in datasets.split(",")] if datasets else list(textures.DEFAULT_RUN)
     import_tensorflow()
     from reproduce.train import resolve_precision
     profile = resolve_precision(profile)  # once, before any worker starts
-    ctx = Context(out=Path(out), profile=profile, datasets=specs)
+    ctx = Context(out=Path(out), profile=profile, datasets=specs, options=dict(options or {}))
     if reuse_evaluations and evaluating:
         missing = [s for s in specs if not (ctx.eval_dir(s) / "run.json").exists()]
         if missing:
@@ -106,15 +107,18 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
     progress = _Progress(ctx, len(before) + len(to_evaluate) + len(after), len(to_evaluate), jobs)
     origin = provenance()  # the code the run starts from
     ctx.log(f"profile {profile['name']}: {progress.stages} stages into {out}")
+    # the default run's methods; one that cannot run here (the FM-AE without VGG19's
+    # weights) is left out with one line
+    methods = runnable(default_methods(), log=ctx.log) if evaluating else []
 
     results = {}
     for experiment in before:
         _run_experiment(experiment, ctx, progress, results)
     if jobs > 1:
-        _evaluate_in_parallel(to_evaluate, profile, ctx, jobs, progress)
+        _evaluate_in_parallel(to_evaluate, methods, profile, ctx, jobs, progress)
     else:
         for spec in to_evaluate:
-            progress.finished(f"evaluate {spec}", _evaluate_one(spec, profile, ctx),
+            progress.finished(f"evaluate {spec}", _evaluate_one(spec, methods, profile, ctx),
                               evaluation=True)
     for experiment in after:
         _run_experiment(experiment, ctx, progress, results)
@@ -124,6 +128,7 @@ def run(profile: dict, out: Path, only: str | None = None, datasets: str | None 
               "datasets": specs, "stages": stages, "seconds_per_stage": progress.seconds,
               "trainedness": _trainedness(ctx, specs),
               "wall_seconds": round(time.time() - ctx.started, 1),
+              **({"options": ctx.options} if ctx.options else {}),
               "reused_evaluations": reuse_evaluations,
               **({"verify": verified.summary()} if verified else {}), **origin}
     previous = Path(out) / "run.json"
@@ -158,19 +163,19 @@ def _trainedness(ctx, specs) -> dict:
     return {"models_trained": f"{sum(trained)}/{len(trained)}", "per_dataset": out}
 
 
-def _evaluate_one(spec, profile, ctx):
+def _evaluate_one(spec, methods, profile, ctx):
     """One dataset's evaluation (here or in a worker process), logging on the run's clock;
     returns its seconds."""
     from reproduce.evaluate import evaluate
     t = time.time()
-    evaluate(spec, list(METHODS), profile, ctx.eval_dir(spec), log=ctx.log)
+    evaluate(spec, methods, profile, ctx.eval_dir(spec), log=ctx.log)
     return time.time() - t
 
 
-def _evaluate_in_parallel(specs, profile, ctx, jobs, progress):
+def _evaluate_in_parallel(specs, methods, profile, ctx, jobs, progress):
     spawn = multiprocessing.get_context("spawn")  # a fresh TensorFlow per worker, quiet too
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn,
                              initializer=import_tensorflow) as pool:
-        futures = {pool.submit(_evaluate_one, spec, profile, ctx): spec for spec in specs}
+        futures = {pool.submit(_evaluate_one, spec, methods, profile, ctx): spec for spec in specs}
         for future in as_completed(futures):
             progress.finished(f"evaluate {futures[future]}", future.result(), evaluation=True)

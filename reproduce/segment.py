@@ -16,14 +16,14 @@ import numpy as np
 
 import textures
 from errors import InputError
+from evaluation.maps import maps_for
 from evaluation.thresholds import max_region_threshold
 from files import atomic_write_bytes
 from methods import METHODS
 from reproduce import profiles
-from reproduce.evaluate import maps_for
 from reproduce.plotting import pyplot, save_figure
-from reproduce.train import load_model
 from textures.folders import read_image
+from training import load_model
 
 
 def segment(model_dir: Path, images, out: Path) -> None:

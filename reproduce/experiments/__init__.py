@@ -1,9 +1,11 @@
 """The experiments of the reproduction, one module each, registered here in run order.
 
-Each entry names an experiment (its module in this package), says what it needs, and
+Each entry names an experiment (its module in this package; table_auc, verify and budget
+are packages of a few modules, one per step or check), says what it needs, and
 lists the files it writes into the results folder (``*``: a dataset's folder name):
 
-  NOTHING      it runs before the evaluations and needs no trained model
+  NOTHING      it runs before the evaluations and needs no evaluation (bench, sweep and
+               budget train models of their own)
   EVALUATIONS  it reads the evaluation folders ``<out>/eval/<dataset>/`` (format:
                reproduce/context.py), which the runner writes first, training through
                the model cache
@@ -42,6 +44,16 @@ REGISTRY = {experiment.name: experiment for experiment in (
     Experiment("fig_datasets", NOTHING, ("fig_datasets.png",)),
     # what training and segmentation cost here; also `python -m reproduce bench`
     Experiment("bench", NOTHING, ("benchmark.md", "benchmark.json"), in_full_run=False),
+    # batch size and learning rate at equal wall-clock budgets, on validation loss only
+    Experiment("sweep", NOTHING, ("sweep/table_sweep.md", "sweep/table_sweep.csv",
+                                  "sweep/fig_sweep.png", "sweep/curves.csv", "sweep/run.json"),
+               in_full_run=False),
+    # one model per method trained on through checkpoints up to the paper's 15,625 updates;
+    # trains its own models (cached), resumes at its last finished checkpoint
+    Experiment("budget", NOTHING, ("budget/*/checkpoints.csv", "budget/*/curves.csv",
+                                   "budget/*/run.json", "budget/fig_budget.png",
+                                   "budget/table_budget.md", "budget/table_budget.csv",
+                                   "budget/run.json"), in_full_run=False),
     Experiment("table_auc", EVALUATIONS, ("table_auc.csv", "table_auc.md", "claims.json")),
     Experiment("fig_roc", EVALUATIONS, ("fig_roc.png",)),
     Experiment("fig_qualitative", EVALUATIONS, ("fig_qualitative_*.png",)),  # 2 per dataset

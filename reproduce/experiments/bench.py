@@ -7,9 +7,10 @@ Writes ``benchmark.md`` and ``benchmark.json`` into the output folder:
    ``fit`` on one batch already in memory, repeated. a/b shows whether the input
    pipeline starves the model.
 2. Segmentation of one 512 x 512 image at stride 30 per map (l2, ssim, vae_kl, vae_rp):
-   the full path as ``segment`` runs it (evaluation.maps: patch extraction, batched model
-   calls, that one per-patch map, fold) vs the bare model calls on the same, already
-   extracted patches.
+   the full path as ``segment`` runs it (evaluation.maps: patch extraction, batched calls
+   of the method's map function, fold) vs the bare map function (the model calls and that
+   map's per-patch arithmetic, compiled) on the same, already extracted patches. (Before
+   the map functions moved into models/, "bare" timed the model calls alone.)
 3. Achieved GFLOP/s of training from an analytic count of the network's multiply-adds
    (training ~ 3 x forward), beside the CPU's nominal peak.
    The same at the MVTec AD protocol's size (``protocol_image_cost``): every map of each
@@ -36,17 +37,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from evaluation.maps import anomaly_maps
+from evaluation.maps import anomaly_maps, compiled_maps, maps_for
 from evaluation.windows import extract_patches
 from files import atomic_write_text
-from methods import METHODS, own_maps
+from methods import MAPS, METHODS, default_methods, own_maps
 from reproduce import profiles, published
 from reproduce.provenance import REPO, cpu_field, provenance
-from reproduce.train import build, native_bf16, set_precision
+from reproduce.train import native_bf16
 from textures.folders import MVTEC_IMAGE_SIZE
 from textures.patches import patch_dataset
+from training import build, set_precision, with_targets
 
 TARGETS = {"train_ratio": 0.9, "segment_overhead": 1.5, "ssim_vs_l2": 1.5}
+# the models of the paper's two residual maps, whose costs the targets compare
+L2, SSIM = MAPS["l2"].method, MAPS["ssim"].method
 
 
 def _timed(fn, repeats):
@@ -73,27 +77,24 @@ class _EpochTimes(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def _input_is_target(x):
-    return x, x
-
-
 def train_throughput(repeats, steps=4, batch=128, precisions=("float32", "bf16")):
     """Patches/s of ``fit``: one warm-up epoch, then ``repeats`` timed epochs of ``steps``,
-    for every method and precision (bf16: the Keras mixed_bfloat16 policy). ``ssim_ae_fast``
-    is the SSIM-AE with the separable SSIM loss (profile key ``ssim_loss: fast``)."""
+    for every method and precision (bf16: the Keras mixed_bfloat16 policy). ``<method>_fast``
+    is a method with its faster, equal loss (methods.py fast_loss; profile key ``ssim_loss:
+    fast``: the SSIM-AE's separable SSIM)."""
     images = np.random.default_rng(0).random((8, 512, 512), dtype=np.float32)
+    variants = [(m, m, "tf") for m in default_methods()] + [
+        (f"{m}_fast", m, "fast") for m in default_methods() if METHODS[m].fast_loss]
     rows = []
     for precision in precisions:
         profile = dict(profiles.get("cpu"), precision=precision)
         set_precision(precision)
-        for method in (*METHODS, "ssim_ae_fast"):
+        for method, base, loss in variants:
             keras.utils.set_random_seed(0)
-            fast = method == "ssim_ae_fast"
-            model = build("ssim_ae" if fast else method, dict(profile, ssim_loss="fast") if fast else profile)
+            model = build(base, dict(profile, ssim_loss=loss))
             path = patch_dataset(images, 128, batch, seed=0)
             bare = tf.data.Dataset.from_tensors(next(iter(path))).repeat()
-            if method != "vae":
-                path, bare = path.map(_input_is_target), bare.map(_input_is_target)
+            path, bare = with_targets(base, path), with_targets(base, bare)
             rates = {}
             for name, ds in (("path", path), ("bare", bare)):
                 clock = _EpochTimes()
@@ -125,41 +126,28 @@ def sampler_throughput(repeats, steps=8, batch=128):
 
 
 def segment_cost(repeats):
+    """Per map of MAPS, on its own method's (untrained) model: the full path and the bare
+    map function, each on one 512 x 512 image at the cpu profile's settings."""
     profile = profiles.get("cpu")
     image = np.random.default_rng(1).random((1, 512, 512), dtype=np.float32)
-    patches = tf.constant(extract_patches(image, 128, 30)[0][..., None])
-    kl_patches = tf.constant(extract_patches(image, 128, profile["kl_stride"])[0][..., None])
-    batch = profile["eval_batch"]
+    batch, samples = profile["eval_batch"], profile["rp_samples"]
     rows = []
-    models = {m: build(m, profile) for m in METHODS}
-    ae_call = {m: tf.function(lambda x, m=m: models[m](x, training=False)) for m in ("l2_ae", "ssim_ae")}
-    vae = models["vae"]
-    enc = tf.function(lambda x: vae.encoder(x, training=False))
-    dec = tf.function(lambda z: vae.decoder(z, training=False))
+    models = {m: build(m, profile) for m in default_methods()}
+    for name, spec in ((n, s) for n, s in MAPS.items() if s.method in models):
+        method, model = spec.method, models[spec.method]
+        stride = profile["kl_stride"] if name in METHODS[method].per_patch else 30
+        patches = tf.constant(extract_patches(image, 128, stride)[0][..., None])
+        compute = compiled_maps(model, method, (name,), 128, samples)  # the full path's too
 
-    def bare_ae(method):
-        for s in range(0, len(patches), batch):
-            np.asarray(ae_call[method](patches[s:s + batch]))
+        def bare():
+            for s in range(0, len(patches), batch):
+                np.asarray(compute(patches[s:s + batch])[0])
 
-    def bare_rp():
-        for s in range(0, len(patches), batch):
-            z, _ = enc(patches[s:s + batch])
-            for _ in range(profile["rp_samples"]):
-                np.asarray(dec(z)[0])
+        def full():  # the one map, as `segment` computes it
+            anomaly_maps(model, method, image, batch=batch, kl_stride=profile["kl_stride"],
+                         rp_samples=samples, maps=(name,))
 
-    def bare_kl():
-        for s in range(0, len(kl_patches), batch):
-            np.asarray(enc(kl_patches[s:s + batch])[0])
-
-    def full(method, name):
-        # the one map, as `segment` computes it
-        anomaly_maps(models[method], method, image, batch=batch, kl_stride=profile["kl_stride"],
-                     rp_samples=profile["rp_samples"], maps=(name,))
-
-    cases = {"l2": ("l2_ae", lambda: bare_ae("l2_ae")), "ssim": ("ssim_ae", lambda: bare_ae("ssim_ae")),
-             "vae_kl": ("vae", bare_kl), "vae_rp": ("vae", bare_rp)}
-    for name, (method, bare) in cases.items():
-        a = _timed(lambda: full(method, name), repeats)
+        a = _timed(full, repeats)
         b = _timed(bare, repeats)
         rows.append({"map": name, "path_s": a[0], "path_range": [a[1], a[2]], "bare_s": b[0],
                      "bare_range": [b[1], b[2]], "ratio": a[0] / b[0]})
@@ -167,16 +155,15 @@ def segment_cost(repeats):
     return rows
 
 
-def protocol_image_cost(repeats, size=MVTEC_IMAGE_SIZE, profile_name="cpu", methods=tuple(METHODS)):
+def protocol_image_cost(repeats, size=MVTEC_IMAGE_SIZE, profile_name="cpu", methods=None):
     """Seconds to compute every map of each method on one ``size`` x ``size`` image (a
     synthetic one: the cost does not depend on the content), exactly as ``evaluate`` does
-    (reproduce.evaluate.maps_for at the profile's stride, KL stride and samples): one row
+    (evaluation.maps.maps_for at the profile's stride, KL stride and samples): one row
     per method, the median of ``repeats`` after a warm-up, with the range."""
-    from reproduce.evaluate import maps_for
     profile = profiles.get(profile_name)
     image = np.random.default_rng(2).random((1, size, size), dtype=np.float32)
     rows = []
-    for method in methods:
+    for method in default_methods() if methods is None else methods:
         model = build(method, profile)
         median, fastest, slowest = _timed(lambda: maps_for(model, method, image, profile), repeats)
         rows.append({"method": method, "size": size, "profile": profile_name,
@@ -234,17 +221,18 @@ def peak_memory_mb(stage):
 
 
 def _train_once():
-    model = build("ssim_ae", profiles.get("cpu"))
+    model = build(SSIM, profiles.get("cpu"))
     images = np.random.default_rng(0).random((40, 512, 512), dtype=np.float32)
-    ds = patch_dataset(images, 128, 32).map(lambda x: (x, x))
+    ds = with_targets(SSIM, patch_dataset(images, 128, 32))
     model.fit(ds, epochs=1, steps_per_epoch=8, verbose=0, shuffle=False)
 
 
 def _evaluate_once():
+    """Every map of every method on 20 images: one group of patches of anomaly_maps."""
     profile = profiles.get("cpu")
     images = np.random.default_rng(0).random((20, 512, 512), dtype=np.float32)
-    anomaly_maps(build("vae", profile), "vae", images[:4], kl_stride=32, rp_samples=4)
-    anomaly_maps(build("ssim_ae", profile), "ssim_ae", images)
+    for method in default_methods():
+        maps_for(build(method, profile), method, images, profile)
 
 
 def smoke_wall_s():
@@ -287,8 +275,8 @@ def measure(out: Path, repeats: int = 3, smoke: bool = True) -> dict:
     origin = provenance()  # the code measured: commit, packages, host
     result = {"train": train_throughput(repeats), "sampler": sampler_throughput(repeats),
               "segment": segment_cost(repeats), "mvtec": protocol_image_cost(repeats)}
-    macs = forward_macs(build("l2_ae", profiles.get("cpu")))
-    l2 = next(r for r in _float32(result["train"]) if r["method"] == "l2_ae")
+    macs = forward_macs(build(L2, profiles.get("cpu")))
+    l2 = next(r for r in _float32(result["train"]) if r["method"] == L2)
     result["forward_gmacs_per_patch"] = macs / 1e9
     result["gflops"] = l2["bare_patches_per_s"] * 3 * 2 * macs / 1e9
     result["peak_gflops"], result["peak_how"] = nominal_peak_gflops()
@@ -312,48 +300,16 @@ def _ok(passed):
 
 
 def markdown(r) -> str:
-    by = {row["method"]: row for row in _float32(r["train"])}
-    ssim_cost = by["l2_ae"]["path_patches_per_s"] / by["ssim_ae"]["path_patches_per_s"]
     lines = ["# Benchmark", "", f"Written by `python -m reproduce bench`; medians of >= 3 "
              "repetitions after a warm-up, range in brackets. Host: "
              f"{r['host']['cpu']}, {r['host']['cores']} cores, TensorFlow {r['host']['tensorflow']}, "
              f"Keras {r['host']['keras']}, oneDNN {r['host']['onednn']}, XLA "
              f"{'on' if r['host']['xla_jit'] else 'off'}. Commit: "
-             f"{r.get('git_commit', 'not recorded')}.", "",
-             "## Training throughput (128 x 128 patches, batch 128)", "",
-             "| method | precision | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
-             "|---|---|---|---|---|---|"]
-    for row in r["train"]:
-        lines.append(f"| {row['method']} | {row.get('precision', 'float32')} | "
-                     f"{row['path_patches_per_s']:.1f} "
-                     f"[{row['path_range'][0]:.1f}-{row['path_range'][1]:.1f}] | "
-                     f"{row['bare_patches_per_s']:.1f} [{row['bare_range'][0]:.1f}-"
-                     f"{row['bare_range'][1]:.1f}] | {row['ratio']:.2f} | "
-                     f"{_ok(row['ratio'] >= TARGETS['train_ratio'])} |")
-    bf16 = {row["method"]: row for row in r["train"] if row.get("precision") == "bf16"}
-    if bf16:
-        gains = ", ".join(f"{m} {bf16[m]['path_patches_per_s'] / by[m]['path_patches_per_s']:.2f}x"
-                          for m in by if m in bf16)
-        native = r["host"].get("native_bf16")
-        lines += ["", f"bf16 (mixed_bfloat16) against float32 on the real path: {gains}; this "
-                  f"machine computes bf16 {'natively' if native else 'by emulation'} "
-                  f"({r['host'].get('bf16_how', 'not recorded')})."]
-    if "ssim_ae_fast" in by:
-        lines += ["", "The SSIM-AE trains with `1 - tf.image.ssim` (the default) or with the "
-                  "equal separable loss (`ssim_ae_fast`, profile key `ssim_loss: fast`): the "
-                  f"latter is {by['ssim_ae_fast']['path_patches_per_s'] / by['ssim_ae']['path_patches_per_s']:.2f}x "
-                  "as fast in float32."]
-    lines += ["", f"SSIM-AE costs {ssim_cost:.2f}x the l2-AE per patch (target <= 1.5: "
-              f"{_ok(ssim_cost <= TARGETS['ssim_vs_l2'])}).", "",
-              "The sampler alone (no model; batch 128 from 512 x 512 images), for the two "
-              "augmentations (`--rotation`):", "",
-              "| rotation | patches/s |", "|---|---|"]
-    for row in r["sampler"]:
-        lines.append(f"| {row['rotation']} | {row['patches_per_s']:.0f} "
-                     f"[{row['range'][0]:.0f}-{row['range'][1]:.0f}] |")
+             f"{r.get('git_commit', 'not recorded')}.", ""]
+    lines += _training_markdown(r)
     lines += ["",
               "## Segmentation of one 512 x 512 image, stride 30", "",
-              "| map | full path, s | bare model calls, s | ratio | target <= 1.5 (l2, ssim) |",
+              "| map | full path, s | bare map function, s | ratio | target <= 1.5 (l2, ssim) |",
               "|---|---|---|---|---|"]
     for row in r["segment"]:
         target = _ok(row["ratio"] <= TARGETS["segment_overhead"]) if row["map"] in ("l2", "ssim") else "n/a"
@@ -378,6 +334,43 @@ def markdown(r) -> str:
     return "\n".join(lines)
 
 
+def _training_markdown(r) -> list[str]:
+    by = {row["method"]: row for row in _float32(r["train"])}
+    ssim_cost = by[L2]["path_patches_per_s"] / by[SSIM]["path_patches_per_s"]
+    lines = ["## Training throughput (128 x 128 patches, batch 128)", "",
+             "| method | precision | real path (sampler + fit), patches/s | bare step, patches/s | a/b | target a/b >= 0.9 |",
+             "|---|---|---|---|---|---|"]
+    for row in r["train"]:
+        lines.append(f"| {row['method']} | {row.get('precision', 'float32')} | "
+                     f"{row['path_patches_per_s']:.1f} "
+                     f"[{row['path_range'][0]:.1f}-{row['path_range'][1]:.1f}] | "
+                     f"{row['bare_patches_per_s']:.1f} [{row['bare_range'][0]:.1f}-"
+                     f"{row['bare_range'][1]:.1f}] | {row['ratio']:.2f} | "
+                     f"{_ok(row['ratio'] >= TARGETS['train_ratio'])} |")
+    bf16 = {row["method"]: row for row in r["train"] if row.get("precision") == "bf16"}
+    if bf16:
+        gains = ", ".join(f"{m} {bf16[m]['path_patches_per_s'] / by[m]['path_patches_per_s']:.2f}x"
+                          for m in by if m in bf16)
+        native = r["host"].get("native_bf16")
+        lines += ["", f"bf16 (mixed_bfloat16) against float32 on the real path: {gains}; this "
+                  f"machine computes bf16 {'natively' if native else 'by emulation'} "
+                  f"({r['host'].get('bf16_how', 'not recorded')})."]
+    if f"{SSIM}_fast" in by:
+        fast = by[f"{SSIM}_fast"]["path_patches_per_s"] / by[SSIM]["path_patches_per_s"]
+        lines += ["", "The SSIM-AE trains with `1 - tf.image.ssim` (the default) or with the "
+                  f"equal separable loss (`{SSIM}_fast`, profile key `ssim_loss: fast`): the "
+                  f"latter is {fast:.2f}x as fast in float32."]
+    lines += ["", f"SSIM-AE costs {ssim_cost:.2f}x the l2-AE per patch (target <= 1.5: "
+              f"{_ok(ssim_cost <= TARGETS['ssim_vs_l2'])}).", "",
+              "The sampler alone (no model; batch 128 from 512 x 512 images), for the two "
+              "augmentations (`--rotation`):", "",
+              "| rotation | patches/s |", "|---|---|"]
+    for row in r["sampler"]:
+        lines.append(f"| {row['rotation']} | {row['patches_per_s']:.0f} "
+                     f"[{row['range'][0]:.0f}-{row['range'][1]:.0f}] |")
+    return lines
+
+
 def _mvtec_markdown(rows) -> list[str]:
     """What an MVTec AD texture category costs at the protocol's size ([] if not measured)."""
     if not rows:
@@ -386,7 +379,7 @@ def _mvtec_markdown(rows) -> list[str]:
     lines = ["", f"## One MVTec AD image at the protocol's {size} x {size} (profile {profile}, "
              f"stride {stride})", "",
              "Every map of each method on one synthetic image, as `evaluate` computes them "
-             "(reproduce/evaluate.py `maps_for`); `mvtec:PATH` zooms the 1024 x 1024 "
+             "(evaluation/maps.py `maps_for`); `mvtec:PATH` zooms the 1024 x 1024 "
              "images of the texture categories to this size (textures/folders.py).", "",
              "| method | maps | seconds per image |", "|---|---|---|"]
     for row in rows:
@@ -398,10 +391,9 @@ def _mvtec_markdown(rows) -> list[str]:
     methods = ", ".join(row["method"] for row in rows)
     lines += ["", f"So the maps of a category's full test set ({methods}), plus the 10 % of its "
               "training images held out for the threshold, per training seed, at these "
-              "settings (training and the reference detectors not included). The `cpu` "
-              "profile maps only 4 defect-free and 2 images per defect type (and 4 "
-              "validation images); `paper` maps them all, its VAE maps denser (KL stride 8, "
-              "10 samples: several times the VAE row):", "",
+              "settings (training and the reference detectors not included). Every profile "
+              "maps all of them; `paper`'s VAE maps denser (KL stride 8, 10 samples: several "
+              "times the VAE row):", "",
               "| category | images mapped | minutes on this CPU |", "|---|---|---|"]
     for category, cost in category_cost(rows).items():
         lines.append(f"| {category} | {cost['images']} | {cost['seconds'] / 60:.1f} |")

@@ -14,14 +14,17 @@ Every training seed is drawn, one colour each, from the per-epoch Keras log of e
 the copy the evaluation keeps in ``<eval_dir>/logs/`` (reproduce/context.py), else
 ``log.csv`` in the model cache (the folder ``run.json`` records). Evaluation folders of
 older versions kept only the first seed's log; without the model cache (a fresh clone)
-their other seeds are missing, and the figure says so. A model that
-evaluation/trainedness.py judged not trained (``run.json``) is dashed. During the VAE's
-KL warm-up (shaded; models/vae.py) the logged reconstruction term uses the decoder's
-variance blended with a fixed one and the objective down-weights the KL: the loss there is
-not the model's ELBO. Validation losses are drawn dotted where a log has them (the
-committed runs train without validation data). A value far above a curve after its first
-epoch (more than 3 interquartile ranges above its upper quartile: the spikes of unstable
-runs) is left off scale, and the panel says how far; a falling loss is never cut off.
+their other seeds are missing, and the figure says so. Beside each training curve (solid),
+the same term on the validation patches (dashed, same colour; training.py: a fixed set of
+patches of the defect-free validation images, computed after every epoch) where the log
+has it (logs written before it was recorded have none). A model that
+evaluation/trainedness.py judged not trained (``run.json``) is drawn faint with crosses.
+During a warm-up (shaded: the VAE's KL warm-up, models/vae.py) the logged training
+reconstruction term uses the decoder's variance blended with a fixed one and the objective
+down-weights the KL: the training loss there is not the model's ELBO (the validation terms
+are: the full ELBO at warm-up 1). A value far above a curve after its first epoch (more
+than 3 interquartile ranges above its upper quartile: the spikes of unstable runs) is
+left off scale, and the panel says how far; a falling loss is never cut off.
 Writes ``fig_training.png``.
 """
 from __future__ import annotations
@@ -33,12 +36,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from methods import METHODS
+from methods import METHODS, default_methods
 from reproduce.context import log_file
 from reproduce.plotting import pyplot, save_figure
 
-# one panel per training term (methods.py): (method, log column, title, y label)
-PANELS = [(method, *term) for method, entry in METHODS.items() for term in entry.terms]
+
+
+def panels(methods) -> list[tuple[str, str, str, str]]:
+    """One panel per training term of each method (methods.py): (method, log column,
+    title, y label)."""
+    return [(method, *term) for method in methods for term in METHODS[method].terms]
+
+
 SEED_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
 
 
@@ -61,7 +70,7 @@ def _cache_log(recorded: str) -> Path:
     path = Path(recorded) / "log.csv"
     if path.exists():
         return path
-    from reproduce.train import cache_root  # imports TensorFlow: only when needed
+    from reproduce.cache import cache_root
     return cache_root() / "models" / Path(recorded).name / "log.csv"
 
 
@@ -115,19 +124,18 @@ def _panel(ax, spec, panel, logs, warmup) -> bool:
     ax.set_ylabel(ylabel, fontsize=7)
     ax.tick_params(labelsize=6.5)
     ax.grid(color="0.92", lw=0.5)
-    if method == "vae" and warmup:
+    if METHODS[method].warm_up and warmup:
         ax.axvspan(0.5, warmup + 0.5, color="0.88", lw=0)
     curves, validation = [], False
     for seed, df, trained in logs:
         if column not in df:
             continue
-        color = SEED_COLORS[seed % len(SEED_COLORS)]
-        ax.plot(df["epoch"], df[column], color=color, lw=1.0, marker=".", ms=3,
-                ls="-" if trained else "--")
+        style = dict(color=SEED_COLORS[seed % len(SEED_COLORS)], lw=1.0, alpha=1.0 if trained else 0.45)
+        ax.plot(df["epoch"], df[column], marker="." if trained else "x", ms=3, ls="-", **style)
         curves.append(df[column].to_numpy(float))
         val = f"val_{column}"
         if val in df and df[val].notna().any():  # Keras writes NA without validation data
-            ax.plot(df["epoch"], df[val], color=color, lw=1.0, ls=":")
+            ax.plot(df["epoch"], df[val], ls="--", marker="o", ms=2.5, mfc="none", **style)
             curves.append(df[val].to_numpy(float))
             validation = True
     if not curves:
@@ -151,39 +159,47 @@ def run(ctx) -> list[Path]:
     plt = pyplot()
     ctx.out.mkdir(parents=True, exist_ok=True)
     n = max(len(ctx.datasets), 1)
-    fig, grid = plt.subplots(n, len(PANELS), figsize=(7.0, 1.75 * n + 1.3), squeeze=False,
-                             layout="constrained")
+    infos = {spec: _run_info(ctx.eval_dir(spec)) for spec in ctx.datasets}
+    # the methods the evaluations ran (the default run's where a run.json does not say)
+    ran = {spec: info.get("methods", default_methods()) for spec, info in infos.items()}
+    shown = panels([m for m in METHODS if any(m in names for names in ran.values())])
+    fig, grid = plt.subplots(n, len(shown), figsize=(7.0 * max(len(shown), 4) / 4, 1.75 * n + 1.3),
+                             squeeze=False, layout="constrained")
     seeds, missing, untrained, warmups, validation = set(), [], False, set(), False
     for row, spec in zip(grid, ctx.datasets):
-        folder = ctx.eval_dir(spec)
-        info = _run_info(folder)
+        folder, info = ctx.eval_dir(spec), infos[spec]
         warmup = int(info.get("profile", {}).get("kl_warmup_epochs", 0) or 0)
         warmups.add(warmup)
-        logs = {m: seed_logs(folder, m, info) for m in METHODS}
+        logs = {m: seed_logs(folder, m, info) for m in ran[spec]}
         for found in logs.values():
             drawn = {s for s, _, _ in found}
             seeds |= drawn
             missing += [s for s in info.get("train_seeds", []) if s not in drawn]
             untrained |= not all(trained for _, _, trained in found)
-        for ax, panel in zip(row, PANELS):
-            validation |= _panel(ax, spec, panel, logs[panel[0]], warmup)
+        for ax, panel in zip(row, shown):
+            validation |= _panel(ax, spec, panel, logs.get(panel[0], []), warmup)
     handles = [Line2D([], [], color=SEED_COLORS[s % len(SEED_COLORS)], marker=".", lw=1.0,
                       label=f"training seed {s}") for s in sorted(seeds)]
-    if untrained:
-        handles.append(Line2D([], [], color="0.3", ls="--", lw=1.0, label="model judged not trained"))
+    handles.append(Line2D([], [], color="0.3", marker=".", lw=1.0, label="training patches"))
     if validation:
-        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="validation"))
+        handles.append(Line2D([], [], color="0.3", ls="--", marker="o", ms=2.5, mfc="none", lw=1.0,
+                              label="validation patches"))
+    if untrained:
+        handles.append(Line2D([], [], color="0.3", marker="x", ms=3, alpha=0.45, lw=1.0,
+                              label="model judged not trained"))
     if any(warmups):
-        handles.append(Patch(color="0.88", label="VAE KL warm-up: loss not the ELBO"))
+        handles.append(Patch(color="0.88", label="VAE KL warm-up: training loss not the ELBO"))
     fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-    lines = ["Training loss per epoch on training patches, each panel on its own linear scale. "
+    lines = ["Loss per epoch on the training patches (solid) and on fixed validation patches "
+             "(dashed), each panel on its own linear scale.",
              "VAE: negative ELBO = reconstruction term + KL term."]
     if any(warmups):
-        lines += ["Shaded: the VAE's KL warm-up, where the logged reconstruction term uses a "
-                  "blended decoder variance and the objective",
-                  "down-weights the KL: the loss there is not the model's ELBO."]
+        lines += ["Shaded: the VAE's KL warm-up, where the logged training reconstruction term "
+                  "uses a blended decoder variance and the objective",
+                  "down-weights the KL: the training loss there is not the model's ELBO "
+                  "(the validation loss is)."]
     if not validation:
-        lines[-1] += " No validation loss recorded (training runs without validation data)."
+        lines[-1] += " No validation loss in these logs (written before it was recorded)."
     if missing:  # an older folder (first seed's log only) without the model cache
         lines.append(f"Not drawn: the logs of {len(missing)} models (training seeds "
                      f"{', '.join(map(str, sorted(set(missing))))}), not found here: they are "
