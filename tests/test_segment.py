@@ -34,13 +34,15 @@ def _mvtec_rule_holds_exactly_at(val_maps, min_area, t):
     return holds and fails_below
 
 
+@pytest.mark.slow
 def test_segment_uses_the_threshold_and_the_map_of_evaluate(tmp_path, monkeypatch):
     import textures
     from reproduce import profiles
     from reproduce import segment as segment_module
-    from reproduce import train as training
+    import training
     from reproduce.__main__ import main
-    from reproduce.evaluate import evaluate, maps_for
+    from evaluation.maps import maps_for
+    from reproduce.evaluate import evaluate
     from textures.folders import read_image
 
     monkeypatch.setenv("SSIM_AE_CACHE", str(tmp_path / "cache"))

@@ -1,5 +1,7 @@
-"""Bootstrap intervals (evaluation/uncertainty.py) against scikit-learn's exact AUC, and
-trainedness (evaluation/trainedness.py) on models whose answer is known."""
+"""Bootstrap intervals (evaluation/uncertainty.py): the binned AUC against scikit-learn's
+exact one, the interval against the truth, the pairing of maps (a map against itself
+differs by exactly 0) and the resampling of seeds (seeds that disagree widen the interval).
+Trainedness is tested in tests/test_trainedness.py."""
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -57,53 +59,52 @@ def test_bootstrap_interval_covers_truth_and_separates_real_differences():
     assert lo <= 0 <= hi  # and the same model against itself is not
 
 
-# ------------------------------------------------------------------ trainedness
-def _patches(n=24, seed=0):
-    from skimage.data import brick
-    img = brick().astype(np.float32) / 255.0
-    rng = np.random.default_rng(seed)
-    ys, xs = rng.integers(0, 512 - 128, n), rng.integers(0, 512 - 128, n)
-    return np.stack([img[y:y + 128, x:x + 128] for y, x in zip(ys, xs)])[..., None]
+def _counts(shifts, seed=20):
+    """(S, K, 2, bins) histograms: one "training seed" per shift, on the same images."""
+    out = []
+    for i, shift in enumerate(shifts):
+        maps, masks = _maps(seed + i, shift)
+        out.append(pixel_histograms(maps, masks, np.ones(len(maps), bool)))
+    return np.stack(out)
 
 
-@pytest.mark.parametrize("method", ["l2_ae", "ssim_ae"])
-def test_trainedness_of_an_identity_a_mean_and_a_flat_model(method):
-    from evaluation.trainedness import trainedness
-    x = _patches()
-    perfect = trainedness(lambda b, training=False: b, method, x)
-    assert perfect["r2"] == pytest.approx(1.0) and perfect["loss"] == pytest.approx(0.0, abs=1e-5)
-    assert perfect["spread_ratio"] == pytest.approx(1.0) and perfect["trained"]
-    mean = x.mean(axis=0, keepdims=True)
-    constant = trainedness(lambda b, training=False: np.repeat(mean, len(b), 0), method, x)
-    assert constant["r2"] == pytest.approx(0.0, abs=1e-5)
-    assert constant["loss_ratio"] == pytest.approx(1.0, abs=1e-4) and not constant["trained"]
-    flat = trainedness(lambda b, training=False: np.full_like(b, 0.5), method, x)
-    assert flat["spread_ratio"] == 0 and flat["correlation"] == 0 and not flat["trained"]
-    # half-way: input blended with the mean: R^2 = 1 - 0.5^2
-    blend = trainedness(lambda b, training=False: 0.5 * b + 0.5 * np.repeat(mean, len(b), 0), method, x)
-    assert blend["r2"] == pytest.approx(0.75, abs=1e-4)
+def test_a_map_against_itself_differs_by_exactly_zero():
+    """Images are drawn once per replicate for every map: the paired difference of a map
+    with itself is 0 in every replicate, while each map's own interval is not a point."""
+    counts = _counts([0.5])
+    samples = bootstrap({"a": counts, "b": counts.copy()}, replicates=200)
+    assert np.ptp(samples["a"]) > 0.02
+    assert interval(samples["a"] - samples["b"]) == (0.0, 0.0)
 
 
-def test_trainedness_of_a_vae_counts_active_units_and_compares_with_the_best_constant():
-    from types import SimpleNamespace
+def test_seeds_that_disagree_widen_the_interval():
+    """Three seeds of different quality against three copies of the middle one on the same
+    images: only the seed draws differ, and they must widen the interval."""
+    spread = _counts([0.2, 0.6, 1.0])
+    same = np.stack([spread[1]] * 3)
+    samples = bootstrap({"spread": spread, "same": same}, replicates=300)
+    width = {name: np.subtract(*interval(values)[::-1]) for name, values in samples.items()}
+    assert width["spread"] > 2 * width["same"], width
 
-    import tensorflow as tf
-    from evaluation.trainedness import trainedness
-    x = _patches()
-    mean = x.mean(axis=0, keepdims=True)
-    var = np.clip(x.var(axis=0, keepdims=True), np.exp(-6.0), np.exp(6.0)).astype(np.float32)  # the decoder's bound
 
-    def encoder(b, training=False):  # unit 0 carries the patch mean, units 1-3 collapse
-        mu = np.zeros((len(b), 1, 1, 4), np.float32)
-        mu[:, 0, 0, 0] = (np.asarray(b).mean(axis=(1, 2, 3)) - 0.5) * 100
-        return tf.constant(mu), tf.zeros_like(mu)
+def test_the_point_estimate_is_the_mean_over_seeds_of_each_seeds_auc():
+    """Each seed's pixels are pooled over images, never over seeds: two models whose maps
+    differ by an offset (a scale each model sets for itself) have the same AUC each, while
+    pooling both would rank one model's defect-free pixels above the other's defects."""
+    maps, masks = _maps(0, 1.0)
+    both_maps, both_masks = np.concatenate([maps, maps + 10]), np.concatenate([masks, masks])
+    k = len(maps)  # the two seeds' histograms, on bins common to both
+    both = pixel_histograms(both_maps, both_masks, np.ones(2 * k, bool))
+    counts = np.stack([both[:k], both[k:]])
+    one = roc_auc_score(masks.ravel(), maps.ravel())
+    assert seed_mean_auroc(counts) == pytest.approx(one, abs=2e-3)
+    assert abs(roc_auc_score(both_masks.ravel(), both_maps.ravel()) - one) > 0.05  # pooled
 
-    def constant_decoder(z, training=False):
-        n = len(z)
-        return tf.constant(np.repeat(mean, n, 0)), tf.constant(np.log(np.repeat(var, n, 0)))
 
-    got = trainedness(SimpleNamespace(encoder=encoder, decoder=constant_decoder), "vae", x)
-    assert got["active_units"] == 1
-    # the best constant Gaussian decoder gains nothing over itself but pays the KL
-    assert got["nll_gain"] == pytest.approx(-got["kl"] / x[0].size, abs=1e-3)
-    assert got["r2"] == pytest.approx(0.0, abs=1e-5) and not got["trained"]
+def test_interval_is_the_central_percentile_range_and_ties_count_half():
+    assert interval(np.arange(1001.0)) == pytest.approx((25.0, 975.0), abs=1e-9)
+    assert interval(np.append(np.arange(1001.0), np.nan), level=0.9) == pytest.approx((50.0, 950.0), abs=1e-9)
+    # defect-free pixels in bins 0 and 1, defect pixels in bins 1 and 2: of the 4 pairs,
+    # 3 are ordered and 1 is tied (half): 3.5 / 4
+    counts = np.array([[1, 1, 0], [0, 1, 1]])
+    assert auroc_from_counts(counts) == pytest.approx(0.875, abs=1e-12)

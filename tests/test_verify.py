@@ -2,7 +2,7 @@
 
 One smoke reproduction (module-scoped, about 1.5 minutes; ``all`` runs verify as its last
 stage) is verified as written, then copies of it are spoilt: a metrics.csv value moved by
-0.05, a README number that no artefact holds. The AUPRO re-implementation is also checked
+0.05, a README number that no artefact holds, a claim's verdict flipped. The AUPRO re-implementation is also checked
 against a curve worked out by hand.
 """
 import json
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reproduce.experiments import verify
+from reproduce.experiments.verify.maps import aupro
 from reproduce.__main__ import main
 
 SPEC = "fabric1"
@@ -37,6 +37,7 @@ def copy(smoke_run, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_smoke_run_verifies(smoke_run):
     out, status = smoke_run
     assert status == 0
@@ -49,6 +50,7 @@ def test_smoke_run_verifies(smoke_run):
     assert "no README.md" in text
 
 
+@pytest.mark.slow
 def test_a_changed_metric_is_named_with_its_file(copy, capsys):
     path = copy / "eval" / SPEC / "metrics.csv"
     table = pd.read_csv(path)
@@ -64,6 +66,7 @@ def test_a_changed_metric_is_named_with_its_file(copy, capsys):
     assert "table_auc.csv: fabric1 ssim_ae/ssim pixel_auroc" in text  # the mean moved too
 
 
+@pytest.mark.slow
 def test_a_readme_number_from_nowhere_is_reported(copy, tmp_path):
     claims = json.loads((copy / "claims.json").read_text())
     claimed = claims["datasets"][SPEC]["pixel_auroc"]["ssim"]
@@ -78,6 +81,19 @@ def test_a_readme_number_from_nowhere_is_reported(copy, tmp_path):
     # the claimed value and the range's end (a dash, not a minus) are found
     assert mismatches == ["- README.md line 2: 0.123456", "- README.md line 3: 0.123456",
                           f"- README.md line 3: {-v:.6f}"]
+
+
+def test_a_claim_said_to_hold_where_it_does_not_is_caught(copy):
+    path = copy / "claims.json"
+    claims = json.loads(path.read_text())
+    d = claims["datasets"][SPEC]
+    assert isinstance(d["ssim_beats_l2"], bool)  # the smoke run has intervals: a verdict
+    d["ssim_beats_l2"] = not d["ssim_beats_l2"]
+    path.write_text(json.dumps(claims))
+    assert main(["verify", str(copy)]) == 1
+    text = (copy / "verify.md").read_text()
+    assert f"claims.json: {SPEC}.ssim_beats_l2: {d['ssim_beats_l2']!r}" in text
+    assert "claims.json: summary.n_ssim_beats_l2" in text  # the count follows the verdicts
 
 
 @pytest.mark.parametrize("setup", ["missing", "empty"])
@@ -95,11 +111,11 @@ def test_aupro_by_hand():
     masks = np.array([[[1, 1, 0, 0, 1, 0]]], bool)
     scores = np.array([[[0.9, 0.5, 0.7, 0.1, 0.8, 0.2]]])
     # (FPR, PRO): (0, 0) (0, 1/4) (0, 3/4) (1/3, 3/4) (1/3, 1) (2/3, 1) (1, 1)
-    assert verify.aupro(scores, masks, 0.3) == pytest.approx(0.75)
-    assert verify.aupro(scores, masks, 0.5) == pytest.approx((1 / 3 * 0.75 + 1 / 6) / 0.5)
+    assert aupro(scores, masks, 0.3) == pytest.approx(0.75)
+    assert aupro(scores, masks, 0.5) == pytest.approx((1 / 3 * 0.75 + 1 / 6) / 0.5)
     scores[0, 0, 4] = 0.7  # B tied with a defect-free pixel: (0, 1/4) (1/3, 3/4), sloped
     at = 0.25 + 0.5 * 0.3 / (1 / 3)  # the curve at FPR 0.3, interpolated
-    assert verify.aupro(scores, masks, 0.3) == pytest.approx((0.25 + at) / 2)
+    assert aupro(scores, masks, 0.3) == pytest.approx((0.25 + at) / 2)
 
 
 def test_regions_are_8_connected_within_an_image_only():
@@ -111,4 +127,4 @@ def test_regions_are_8_connected_within_an_image_only():
     scores[1, 1, 1] = 0.5
     # (0, 1/4) (0, 3/4) (1, 1): the rest, one region pixel among them, all at 0
     # (4-connected or across images: 3 regions, (0, 1/3) (0, 2/3) (1, 1), 0.717)
-    assert verify.aupro(scores, masks, 0.3) == pytest.approx((0.75 + 0.825) / 2)
+    assert aupro(scores, masks, 0.3) == pytest.approx((0.75 + 0.825) / 2)

@@ -1,4 +1,6 @@
-"""Sliding-window geometry: every pixel covered, and fold is the exact inverse of extract."""
+"""Sliding-window geometry: every pixel covered, and fold is the exact inverse of extract;
+anomaly_maps independent of how images and maps are grouped (the maps against their
+definitions: tests/test_maps.py, tests/test_vae_maps.py)."""
 import numpy as np
 import pytest
 
