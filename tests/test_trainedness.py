@@ -197,3 +197,13 @@ def test_nll_gain_threshold():
     low, high = _straddle(row_at, "nll_gain", tr.MIN_NLL_GAIN, 0.0, -6.0, tol=0.002)
     assert low["spread_ratio"] == pytest.approx(1.0, abs=1e-4) and low["kl"] < 1e-2
     assert _judged_at([low, high], "vae", "better") == [False, True]
+    # the gain by hand at v = -4: the best constant Gaussian (the patches' per-pixel mean and
+    # variance, the variance bounded as the decoder's is) against an exact mean at variance
+    # e^v, less the KL, per pixel
+    from models.vae import LOG_VAR_BOUND
+    x64 = x.astype(np.float64)
+    var = np.clip(x64.var(axis=0), np.exp(-LOG_VAR_BOUND), np.exp(LOG_VAR_BOUND))
+    constant = 0.5 * (np.log(2 * np.pi) + np.log(var) + (x64 - x64.mean(axis=0)) ** 2 / var)
+    exact = 0.5 * (np.log(2 * np.pi) - 4.0)
+    kl = 0.5 * (1e-3 * x64) ** 2  # per pixel: the posterior means, unit variance
+    assert row_at(-4.0)["nll_gain"] == pytest.approx(np.mean(constant - exact - kl), abs=1e-4)

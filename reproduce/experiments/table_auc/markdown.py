@@ -189,6 +189,33 @@ def kinds_md(kinds: dict) -> list[str]:
     return md + [""]
 
 
+def test_set_md(ctx) -> list[str]:
+    """What each test set holds, per defect type: images, defect pixels and their share,
+    from the evaluation's histograms.npz (every image's pixel counts) and run.json."""
+    md = ["## Test sets", "",
+          "Every number above pools these images. Defect pixels: the pixels of the masks; "
+          "units: the groups the bootstrap resamples (test images cut from overlapping or "
+          "shared pixels of one photo form one unit; elsewhere every image is its own).", "",
+          "| dataset | defect type | images | defect pixels | share of the defect pixels |",
+          "|---|---|---:|---:|---:|"]
+    for spec in ctx.datasets:
+        path = ctx.eval_dir(spec) / "histograms.npz"
+        if not path.exists():
+            continue
+        with np.load(path) as z:
+            types = [str(t) for t in z["defect_types"]]
+            counts = next(z[k] for k in z.files if "__" in k)[0]  # (K, 2, bins), first seed
+            units = len(np.unique(z["groups"])) if "groups" in z.files else len(types)
+        pixels = counts[:, 1].sum(axis=1)
+        total = max(int(pixels.sum()), 1)
+        for kind in dict.fromkeys(types):
+            chosen = np.array([t == kind for t in types])
+            n = int(pixels[chosen].sum())
+            md.append(f"| {spec} | {kind} | {int(chosen.sum())} | {n} | {100 * n / total:.1f} % |")
+        md.append(f"| {spec} | all ({units} units) | {len(types)} | {total} | 100 % |")
+    return md + [""]
+
+
 def document(ctx, long: pd.DataFrame, bounds: dict, kinds: dict) -> str:
     """The whole of table_auc.md."""
     md = ["# Results: anomaly maps x datasets", "", INTRO, "",
@@ -196,6 +223,7 @@ def document(ctx, long: pd.DataFrame, bounds: dict, kinds: dict) -> str:
           "## Image-level detection and segmentation at the validation threshold", "",
           SEGMENT_INTRO, "", *[wide(long, m, t, bounds) for m, t in SEGMENT_METRICS]]
     md += cross_md(long) + trainedness_md(long) + reference_md(long) + kinds_md(kinds)
+    md += test_set_md(ctx)
     md += mvtec_beside_ours(ctx, long)
     md.append(published.markdown())
     return "\n".join(md)
