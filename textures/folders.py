@@ -1,6 +1,6 @@
 """Datasets on disk: the MVTec AD layout and the paper's own releases; and ``export``.
 
-Layouts read (``PATH`` is the folder given in the spec):
+Layouts read (``PATH`` is the folder given in the spec; textures/layouts.py finds the files):
 
 * ``folder:PATH`` / ``mvtec:PATH`` -- MVTec AD: ``train/good/*``, ``test/<type>/*``,
   ``ground_truth/<type>/<stem>_mask.png``. ``test/good`` holds defect-free test images; a
@@ -21,13 +21,14 @@ mean of each 2 x 2 block) and grow bilinearly; masks are resized nearest-neighbo
 they stay binary, after they are checked against their image at the files' size. Every
 later step (training patches, maps, metrics) sees only the resized images and masks.
 
-Masks are matched to images by stem: ``<stem>``, ``<stem>_mask`` or ``<stem>_gt``. Images
-are read as grayscale float32 in [0, 1] (8-bit / 255, 16-bit / 65535); colour, palette,
-alpha and 16-bit input is converted with a one-line note on stderr, once per kind. A
-constant image is an error (nothing to learn or test). Part of the defect-free training
-images (10 %, at least one) is held out as the validation split, chosen by the seed, unless a
-``split.json`` beside ``train/`` names it (``export`` writes one, so that an exported
-dataset reads back exactly as it was). Every bad input raises ``InputError`` naming the file.
+Masks are matched to images by stem: ``<stem>_mask``, ``<stem>``, ``<stem>_gt`` or
+``<stem>_label`` (the first found). Images are read as grayscale float32 in [0, 1] (8-bit
+/ 255, 16-bit / 65535); colour, palette, alpha and 16-bit input is converted with a
+one-line note on stderr, once per kind. A constant image is an error (nothing to learn or
+test). Part of the defect-free training images (10 %, at least one) is held out as the
+validation split, chosen by the seed, unless a ``split.json`` beside ``train/`` names it
+(``export`` writes one, so that an exported dataset reads back exactly as it was). Every
+bad input raises ``InputError`` naming the file.
 """
 from __future__ import annotations
 
@@ -44,14 +45,13 @@ from PIL import Image, UnidentifiedImageError
 from errors import InputError
 
 from .dataset import TextureDataset
+from .layouts import EXTS, READERS, TestImage, image_files
 
-EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_SIZE = 128  # the paper's patch size: smaller images cannot be processed
 # [MVTec AD] 4.1.1 and 4.1.3 zoom the texture images to 512 x 512 (docs/PAPER_NOTES.md)
 MVTEC_IMAGE_SIZE = 512
 DEFAULT_SIZE = {"mvtec": MVTEC_IMAGE_SIZE}  # other layouts: the files' own size
 SMALL_CAP = 4  # small=True: first few files of each split / test type
-GOOD_NAMES = ("good", "ok", "defect_free", "defect-free", "normal")
 
 _noted: set[str] = set()
 
@@ -63,11 +63,6 @@ def _note(kind: str, msg: str) -> None:
         print(f"note: {msg}", file=sys.stderr)
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTS
-                  and not p.name.startswith("."))
-
-
 def read_image(path: Path, mask: bool = False) -> np.ndarray:
     """One image file as float32 (H, W) in [0, 1]; ``mask=True`` returns bool instead.
 
@@ -75,43 +70,9 @@ def read_image(path: Path, mask: bool = False) -> np.ndarray:
     palette (through its palette), alpha (dropped), 16-bit (scaled by 1/65535).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes); replace or remove it")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode == "P" or mode == "PA":
-                _note("palette", f"palette images (e.g. {path}) are converted through their "
-                                 "palette to grayscale")
-                im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
-            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-                im = im.convert("RGB")
-            a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as e:
-        raise InputError(f"{path}: not a readable image ({e}); replace or remove it") from None
-    if a.dtype == bool:  # bilevel ("1")
-        scale = 1.0
-    elif a.dtype == np.uint8:
-        scale = 255.0
-    elif a.dtype.kind in "ui":  # PIL reads 16-bit PNG/TIFF as I;16 (uint16) or I (int32)
-        _note("16bit", f"16-bit images (e.g. {path}) are scaled to [0, 1] by 1/65535")
-        scale = 65535.0
-    else:  # float images (TIFF "F") must already be in [0, 1]
-        scale = 1.0
-    if a.ndim == 3:
-        if a.shape[2] in (2, 4):
-            _note("alpha", f"images with an alpha channel (e.g. {path}): transparency is ignored")
-        if a.shape[2] >= 3:  # colour: luminance (ITU-R 601, as PIL's "L", unrounded)
-            if mode not in ("P", "PA"):
-                _note("colour", f"colour images (e.g. {path}) are converted to grayscale")
-            a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-        else:  # LA: the grey channel
-            a = a[..., 0]
-    img = np.asarray(a, np.float32) / np.float32(scale)
+    a, mode = _decode(path)
+    scale = _full_scale(a, path)  # from the decoded type, before the grey conversion
+    img = np.asarray(_grey(a, mode, path), np.float32) / np.float32(scale)
     if not np.isfinite(img).all():
         raise InputError(f"{path}: image contains NaN or infinite values; replace or remove it")
     if mask:
@@ -131,6 +92,57 @@ def read_image(path: Path, mask: bool = False) -> np.ndarray:
         raise InputError(f"{path}: image is constant (every pixel {img.flat[0]:.4g}), so it has "
                          "no texture to learn or test; replace or remove it")
     return img
+
+
+def _decode(path: Path) -> tuple[np.ndarray, str]:
+    """The file's pixels as PIL decodes them, and the file's own mode: palette images come
+    through their palette (as RGB, or RGBA where they have transparency), CMYK, YCbCr, LAB
+    and HSV as RGB; every other mode as it is."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty (0 bytes); replace or remove it")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode == "P" or mode == "PA":
+                _note("palette", f"palette images (e.g. {path}) are converted through their "
+                                 "palette to grayscale")
+                im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+            elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                im = im.convert("RGB")
+            return np.asarray(im), mode
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as e:
+        raise InputError(f"{path}: not a readable image ({e}); replace or remove it") from None
+
+
+def _full_scale(a: np.ndarray, path: Path) -> float:
+    """The value that stands for white in ``a``'s type, by which it is divided."""
+    if a.dtype == bool:  # bilevel ("1")
+        return 1.0
+    if a.dtype == np.uint8:
+        return 255.0
+    if a.dtype.kind in "ui":  # PIL reads 16-bit PNG/TIFF as I;16 (uint16) or I (int32)
+        _note("16bit", f"16-bit images (e.g. {path}) are scaled to [0, 1] by 1/65535")
+        return 65535.0
+    return 1.0  # float images (TIFF "F") must already be in [0, 1]
+
+
+def _grey(a: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """One channel of the decoded pixels ``a`` (``mode``: the file's own): colour becomes
+    its luminance, grey with alpha its grey channel; an alpha channel is dropped."""
+    if a.ndim != 3:
+        return a
+    if a.shape[2] in (2, 4):
+        _note("alpha", f"images with an alpha channel (e.g. {path}): transparency is ignored")
+    if a.shape[2] < 3:  # LA: the grey channel
+        return a[..., 0]
+    # colour: luminance (ITU-R 601, as PIL's "L", unrounded)
+    if mode not in ("P", "PA"):
+        _note("colour", f"colour images (e.g. {path}) are converted to grayscale")
+    return a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
 def resize_image(img: np.ndarray, size: int) -> np.ndarray:
@@ -153,21 +165,6 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(out) > 0
 
 
-def _find_mask(folder: Path, stem: str) -> Path | None:
-    if not folder.is_dir():
-        return None
-    for suffix in ("_mask", "", "_gt", "_label"):
-        for p in _images(folder):
-            if p.stem == stem + suffix:
-                return p
-    return None
-
-
-def _check_dir(path: Path, what: str) -> None:
-    if not path.is_dir():
-        raise InputError(f"{path}: no such folder ({what} expected there)")
-
-
 def load(kind: str, path: str, seed: int = 0, small: bool = False,
          size: int | None = None) -> TextureDataset:
     """Read the dataset at ``path`` in the layout ``kind`` (mvtec, folder, nanotwice, visapp),
@@ -182,113 +179,87 @@ def load(kind: str, path: str, seed: int = 0, small: bool = False,
         raise InputError(f"{root}: no such folder; give an existing dataset folder")
     if not root.is_dir():
         raise InputError(f"{root}: not a folder; give the dataset's root folder")
-    # test entries: (type, image path, mask path or None, has_mask)
-    tests: list[tuple[str, Path, Path | None, bool]] = []
-    if kind in ("mvtec", "folder"):
-        train_dir = root / "train" / "good"
-        _check_dir(train_dir, "defect-free training images")
-        _check_dir(root / "test", "test images, one folder per type")
-        for tdir in sorted(p for p in (root / "test").iterdir() if p.is_dir()):
-            gt = root / "ground_truth" / tdir.name
-            for img in _images(tdir)[:SMALL_CAP if small else None]:
-                if tdir.name == "good" or not gt.is_dir():
-                    tests.append((tdir.name, img, None, tdir.name == "good"))
-                else:
-                    m = _find_mask(gt, img.stem)
-                    if m is None:
-                        raise InputError(f"{img}: no mask {gt / (img.stem + '_mask.png')}; add "
-                                         f"it or remove the image")
-                    tests.append((tdir.name, img, m, True))
-    elif kind == "nanotwice":
-        train_dir = root / "Normal"
-        _check_dir(train_dir, "defect-free images")
-        _check_dir(root / "Anomalous" / "images", "defective images")
-        for img in _images(root / "Anomalous" / "images")[:SMALL_CAP if small else None]:
-            m = _find_mask(root / "Anomalous" / "gt", img.stem)
-            if m is None:
-                raise InputError(f"{img}: no mask in {root / 'Anomalous' / 'gt'}")
-            tests.append(("defect", img, m, True))
-    elif kind == "visapp":
-        train_dir = root / "train" / "good" if (root / "train" / "good").is_dir() else root / "train"
-        _check_dir(train_dir, "defect-free training images")
-        _check_dir(root / "test", "test images")
-        groups = [(p.name, p) for p in sorted((root / "test").iterdir()) if p.is_dir()]
-        if _images(root / "test"):
-            groups.insert(0, ("", root / "test"))
-        for name, tdir in groups:
-            for img in _images(tdir)[:SMALL_CAP if small else None]:
-                m = _find_mask(root / "ground_truth" / (name or "defective"), img.stem) \
-                    or _find_mask(root / "ground_truth" / "defective", img.stem)
-                good = name.lower() in GOOD_NAMES or (name == "" and m is None)
-                t = "good" if good else (name or "defective")
-                tests.append((t, img, None if good else m, good or m is not None))
-    else:
+    if kind not in READERS:
         raise InputError(f"unknown folder layout {kind!r}: use mvtec, folder, nanotwice, visapp")
-
-    train_files = _images(train_dir)
+    train_dir, tests = READERS[kind](root, SMALL_CAP if small else None)
+    train_files = image_files(train_dir)
     if not train_files:
         raise InputError(f"{train_dir}: no images ({', '.join(EXTS)}); add defect-free images")
     if not tests:
         raise InputError(f"{root}: no test images found for layout {kind!r}")
     split = _read_split(root)
+    train_files, val_files = _hold_out(root, train_dir, train_files, split, seed)
+    if small:
+        train_files, val_files = train_files[:2 * SMALL_CAP], val_files[:SMALL_CAP]
+    if split.get("test"):  # the order export wrote (type/file), then anything else
+        order = {k: i for i, k in enumerate(split["test"])}
+        tests.sort(key=lambda e: order.get(f"{e.image.parent.name}/{e.image.name}", len(order)))
+    first: list = []  # (shape, file) of the first image read: all must have its shape
+    train, val = _read_stack(train_files, size, first), _read_stack(val_files, size, first)
+    test = _read_stack([e.image for e in tests], size, first)
+    masks = _read_masks(tests, first[0][0], size, test.shape)
+    types = [e.type for e in tests]
+    # the spec names the size where it is not the layout's default, so that the same
+    # folder at two sizes is two datasets (two model-cache keys, reproduce/cache.py)
+    sized = "" if size == DEFAULT_SIZE.get(kind) else f"@{size}"
+    return TextureDataset(
+        spec=f"{kind}:{path}{sized}", train=train, val=val, test=test, masks=masks,
+        has_mask=np.array([e.has_mask for e in tests], bool),
+        labels=np.array([t != "good" for t in types], np.int64), defect_types=types,
+        test_names=[e.image.stem for e in tests],
+        structural_types=list(split.get("structural_types", [])), source=str(root.resolve()))
+
+
+def _hold_out(root: Path, train_dir: Path, train_files: list[Path], split: dict,
+              seed: int) -> tuple[list[Path], list[Path]]:
+    """(training, validation) files: the validation ones ``split.json`` names, else 10 %
+    of ``train_files`` (at least one) drawn with ``seed``."""
     if split.get("val"):
         names = {p.name for p in train_files}
         missing = [v for v in split["val"] if v not in names]
         if missing:
             raise InputError(f"{root / 'split.json'}: names {missing[0]}, not in {train_dir}")
         val_files = [train_dir / v for v in split["val"]]
-        train_files = [p for p in train_files if p.name not in set(split["val"])]
-    else:
-        if len(train_files) < 2:
-            raise InputError(f"{train_dir}: only one image; at least 2 are needed (one is "
-                             "held out for validation)")
-        n_val = max(1, round(0.1 * len(train_files)))
-        pick = set(np.random.default_rng(seed).choice(len(train_files), n_val, replace=False))
-        val_files = [p for i, p in enumerate(train_files) if i in pick]
-        train_files = [p for i, p in enumerate(train_files) if i not in pick]
-    if small:
-        train_files, val_files = train_files[:2 * SMALL_CAP], val_files[:SMALL_CAP]
-    if split.get("test"):  # the order export wrote (type/file), then anything else
-        order = {k: i for i, k in enumerate(split["test"])}
-        tests.sort(key=lambda e: order.get(f"{e[1].parent.name}/{e[1].name}", len(order)))
+        return [p for p in train_files if p.name not in set(split["val"])], val_files
+    if len(train_files) < 2:
+        raise InputError(f"{train_dir}: only one image; at least 2 are needed (one is "
+                         "held out for validation)")
+    n_val = max(1, round(0.1 * len(train_files)))
+    pick = set(np.random.default_rng(seed).choice(len(train_files), n_val, replace=False))
+    return ([p for i, p in enumerate(train_files) if i not in pick],
+            [p for i, p in enumerate(train_files) if i in pick])
 
-    shape: list = []
 
-    def read_all(files):
-        out = []
-        for f in files:
-            img = read_image(f)
-            if not shape:
-                shape.append((img.shape, f))
-            elif img.shape != shape[0][0]:
-                raise InputError(f"{f}: image is {img.shape[0]}x{img.shape[1]} but "
-                                 f"{shape[0][1]} is {shape[0][0][0]}x{shape[0][0][1]}; all "
-                                 "images of a dataset must have one size")
-            out.append(img if size is None else resize_image(img, size))
-        return (np.stack(out) if out else
-                np.zeros((0, *((size, size) if size else shape[0][0])), np.float32))
+def _read_stack(files: list[Path], size: int | None, first: list) -> np.ndarray:
+    """``files`` read, resized to ``size`` (None: kept) and stacked. ``first``: (shape, file)
+    of the first image one ``load`` read (filled here if empty), the shape all must have."""
+    out = []
+    for f in files:
+        img = read_image(f)
+        if not first:
+            first.append((img.shape, f))
+        elif img.shape != first[0][0]:
+            raise InputError(f"{f}: image is {img.shape[0]}x{img.shape[1]} but "
+                             f"{first[0][1]} is {first[0][0][0]}x{first[0][0][1]}; all "
+                             "images of a dataset must have one size")
+        out.append(img if size is None else resize_image(img, size))
+    return (np.stack(out) if out else
+            np.zeros((0, *((size, size) if size else first[0][0])), np.float32))
 
-    train, val = read_all(train_files), read_all(val_files)
-    test = read_all([e[1] for e in tests])
-    masks = np.zeros(test.shape, bool)
-    native = shape[0][0]  # every image's size in the files (checked above)
-    for k, (_, img, m, _) in enumerate(tests):
-        if m is not None:
-            mk = read_image(m, mask=True)
+
+def _read_masks(tests: list[TestImage], native: tuple[int, int], size: int | None,
+                shape: tuple[int, ...]) -> np.ndarray:
+    """The masks of ``tests`` (False where none) in one bool array of ``shape``; each is
+    checked against its image's size in the files (``native``), then resized."""
+    masks = np.zeros(shape, bool)
+    for k, e in enumerate(tests):
+        if e.mask is not None:
+            mk = read_image(e.mask, mask=True)
             if mk.shape != native:
-                raise InputError(f"{m}: mask is {mk.shape[0]}x{mk.shape[1]} but its image "
-                                 f"{img} is {native[0]}x{native[1]}")
+                raise InputError(f"{e.mask}: mask is {mk.shape[0]}x{mk.shape[1]} but its image "
+                                 f"{e.image} is {native[0]}x{native[1]}")
             masks[k] = mk if size is None else resize_mask(mk, size)
-    types = [e[0] for e in tests]
-    # the spec names the size where it is not the layout's default, so that the same
-    # folder at two sizes is two datasets (two model-cache keys, reproduce/cache.py)
-    sized = "" if size == DEFAULT_SIZE.get(kind) else f"@{size}"
-    return TextureDataset(
-        spec=f"{kind}:{path}{sized}", train=train, val=val, test=test, masks=masks,
-        has_mask=np.array([e[3] for e in tests], bool),
-        labels=np.array([t != "good" for t in types], np.int64), defect_types=types,
-        test_names=[e[1].stem for e in tests],
-        structural_types=list(split.get("structural_types", [])), source=str(root.resolve()))
+    return masks
 
 
 def _read_split(root: Path) -> dict:

@@ -23,6 +23,7 @@ test = 8 defect-free + 4 per defect type. ``small=True``: 256x256, 6 train, 2 va
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -161,7 +162,24 @@ def _weave(p, X, Y, period, weave, no_warp=None, no_weft=None, index=False):
     return np.maximum(top, 0.45 * under) + 0.05
 
 
+class _Cloth(NamedTuple):
+    """One drawn piece of fabric: its yarns, pixel grid, weave and clean rendering."""
+    p: dict  # yarn properties (_yarns)
+    X: np.ndarray  # pixel coordinates, x across and y down
+    Y: np.ndarray
+    P: float  # thread spacing in px (PERIOD)
+    weave: str  # "plain" or "twill" (WEAVE)
+    clean: np.ndarray  # the defect-free rendering
+    big: float  # defect scale in px: sizes are drawn up to it, stretches and strips longer
+
+    def render(self, X, Y, weave=None, **missing):
+        """The cloth's weave (or ``weave``) at coordinates (X, Y); ``missing``: _weave's."""
+        return _weave(self.p, X, Y, self.P, weave or self.weave, **missing)
+
+
 def _fabric(spec, rng, shape, kind):
+    """One fabric image of ``spec`` and its defect mask: defect-free for ``kind`` "good",
+    else with one defect of ``kind`` planted (redrawn while too faint to mask)."""
     h, w = shape
     P, weave = PERIOD[spec], WEAVE[spec]
     p = _yarns(rng)
@@ -169,60 +187,89 @@ def _fabric(spec, rng, shape, kind):
     clean = _weave(p, X, Y, P, weave)
     if kind == "good":
         return _finish(clean, rng, 0.02), np.zeros(shape, bool)
-    big = min(100, 0.3 * h)
+    cloth = _Cloth(p, X, Y, P, weave, clean, big=min(100, 0.3 * h))
 
     def attempt(rng):  # drawn again while the change is too faint to mask (defects.py)
-        size = _log_size(rng, 12 if kind == "stain" else 2.5 * P, big)
+        size = _log_size(rng, 12 if kind == "stain" else 2.5 * P, cloth.big)
         region = D.blob(rng, shape, size)
-        close = 5
-        if kind == "missing_thread":  # one or two threads absent over a stretch
-            warp = rng.random() < 0.5  # a warp (vertical) or a weft (horizontal) thread
-            length = rng.uniform(30, 1.5 * big)
-            along, across = (Y, X) if warp else (X, Y)
-            c_al = rng.uniform(length / 2 + 4, h - length / 2 - 4)
-            c_ac = rng.uniform(3 * P, h - 3 * P)
-            idx = _weave(p, X, Y, P, weave, index=True)[0 if warp else 1]
-            k = idx[int(c_al), int(c_ac)] if warp else idx[int(c_ac), int(c_al)]
-            seg = np.abs(along - c_al) < length / 2
-            gone = seg & (idx >= k) & (idx < k + rng.integers(1, 3))
-            defective = _weave(p, X, Y, P, weave, **{"no_warp" if warp else "no_weft": gone})
-            region = ndi.binary_dilation(gone, iterations=int(P // 2))
-            close = int(P)
-        elif kind == "shifted_weave":  # a strip woven half a period out of step
-            length, width = rng.uniform(40, 2 * big), rng.uniform(1.5, 4) * P
-            cy, cx = rng.uniform(width + 8, h - width - 8), rng.uniform(length / 2, w - length / 2)
-            region = (np.abs(Y - cy) < width / 2) & (np.abs(X - cx) < length / 2)
-            shifted = _weave(p, X + P / 2, Y + P / 2, P, weave)
-            defective = np.where(region, shifted, clean)
-        elif kind == "foreign_weave":  # a patch of the other weave
-            other = "twill" if weave == "plain" else "plain"
-            defective = np.where(region, _weave(p, X, Y, P, other), clean)
-        elif kind == "rotated_weave":  # a patch woven at an angle
-            cy, cx = np.argwhere(region).mean(0)
-            a = np.deg2rad(rng.choice([-1, 1]) * rng.uniform(15, 45))
-            Xr = cx + np.cos(a) * (X - cx) - np.sin(a) * (Y - cy)
-            Yr = cy + np.sin(a) * (X - cx) + np.cos(a) * (Y - cy)
-            defective = np.where(region, _weave(p, Xr, Yr, P, weave), clean)
-        elif kind == "knot":  # threads twisted together: a smooth swirl of the weave
-            cy, cx = np.argwhere(region).mean(0)
-            R = size / 2
-            r2 = ((X - cx) ** 2 + (Y - cy) ** 2) / R ** 2
-            a = rng.choice([-1, 1]) * rng.uniform(2.0, 3.5) * np.exp(-r2)
-            pinch = 1 - 0.35 * np.exp(-r2)  # pulled towards the centre
-            Xr = cx + pinch * (np.cos(a) * (X - cx) - np.sin(a) * (Y - cy))
-            Yr = cy + pinch * (np.sin(a) * (X - cx) + np.cos(a) * (Y - cy))
-            defective = _weave(p, Xr, Yr, P, weave)
-            region = r2 < 2.0
-        elif kind == "stain":
-            defective, region = D.stain(clean, rng, size)
-        else:
+        if kind not in _FABRIC_DEFECTS:
             raise ValueError(kind)
-        if kind in ("foreign_weave", "rotated_weave"):  # coinciding threads are inside too
-            close = int(P)
+        defective, region, close = _FABRIC_DEFECTS[kind](cloth, rng, size, region)
         return defective, D.change_mask(clean, defective, region, close=close)
 
     defective, mask = D.plant_with_retries(attempt, rng, kind)
     return _finish(defective, rng, 0.02), mask
+
+
+# Each planter below takes the cloth, the stream, the drawn defect size and a random blob
+# ``region`` of that size (drawn for every kind; missing_thread, shifted_weave and stain
+# place their own, knot takes its centre), and returns (defective image, region near
+# which the change is masked, closing of the mask in px): threads that coincide with the
+# clean weave inside a replaced patch, or the gap a missing thread leaves, are closed over
+# a period.
+
+def _missing_thread(c, rng, size, region):
+    """One or two threads absent over a stretch."""
+    h = c.clean.shape[0]
+    warp = rng.random() < 0.5  # a warp (vertical) or a weft (horizontal) thread
+    length = rng.uniform(30, 1.5 * c.big)
+    along = c.Y if warp else c.X
+    c_al = rng.uniform(length / 2 + 4, h - length / 2 - 4)
+    c_ac = rng.uniform(3 * c.P, h - 3 * c.P)
+    idx = c.render(c.X, c.Y, index=True)[0 if warp else 1]
+    k = idx[int(c_al), int(c_ac)] if warp else idx[int(c_ac), int(c_al)]
+    seg = np.abs(along - c_al) < length / 2
+    gone = seg & (idx >= k) & (idx < k + rng.integers(1, 3))
+    defective = c.render(c.X, c.Y, **{"no_warp" if warp else "no_weft": gone})
+    return defective, ndi.binary_dilation(gone, iterations=int(c.P // 2)), int(c.P)
+
+
+def _shifted_weave(c, rng, size, region):
+    """A strip woven half a period out of step."""
+    h, w = c.clean.shape
+    length, width = rng.uniform(40, 2 * c.big), rng.uniform(1.5, 4) * c.P
+    cy, cx = rng.uniform(width + 8, h - width - 8), rng.uniform(length / 2, w - length / 2)
+    region = (np.abs(c.Y - cy) < width / 2) & (np.abs(c.X - cx) < length / 2)
+    shifted = c.render(c.X + c.P / 2, c.Y + c.P / 2)
+    return np.where(region, shifted, c.clean), region, 5
+
+
+def _foreign_weave(c, rng, size, region):
+    """A patch of the other weave."""
+    other = "twill" if c.weave == "plain" else "plain"
+    return np.where(region, c.render(c.X, c.Y, other), c.clean), region, int(c.P)
+
+
+def _rotated_weave(c, rng, size, region):
+    """A patch woven at an angle."""
+    cy, cx = np.argwhere(region).mean(0)
+    a = np.deg2rad(rng.choice([-1, 1]) * rng.uniform(15, 45))
+    Xr = cx + np.cos(a) * (c.X - cx) - np.sin(a) * (c.Y - cy)
+    Yr = cy + np.sin(a) * (c.X - cx) + np.cos(a) * (c.Y - cy)
+    return np.where(region, c.render(Xr, Yr), c.clean), region, int(c.P)
+
+
+def _knot(c, rng, size, region):
+    """Threads twisted together: a smooth swirl of the weave."""
+    cy, cx = np.argwhere(region).mean(0)
+    R = size / 2
+    r2 = ((c.X - cx) ** 2 + (c.Y - cy) ** 2) / R ** 2
+    a = rng.choice([-1, 1]) * rng.uniform(2.0, 3.5) * np.exp(-r2)
+    pinch = 1 - 0.35 * np.exp(-r2)  # pulled towards the centre
+    Xr = cx + pinch * (np.cos(a) * (c.X - cx) - np.sin(a) * (c.Y - cy))
+    Yr = cy + pinch * (np.sin(a) * (c.X - cx) + np.cos(a) * (c.Y - cy))
+    return c.render(Xr, Yr), r2 < 2.0, 5
+
+
+def _stain(c, rng, size, region):
+    """An intensity defect (defects.stain): its own blob, the texture kept."""
+    defective, region = D.stain(c.clean, rng, size)
+    return defective, region, 5
+
+
+_FABRIC_DEFECTS = {"missing_thread": _missing_thread, "shifted_weave": _shifted_weave,
+                   "foreign_weave": _foreign_weave, "rotated_weave": _rotated_weave,
+                   "knot": _knot, "stain": _stain}
 
 
 # ----------------------------------------------------------------------------- fibres
