@@ -48,13 +48,14 @@ import tensorflow as tf
 import textures
 import training
 from files import atomic_write_text
-from methods import METHODS, function
+from methods import METHODS, default_methods, function
 from reproduce.plotting import pyplot, save_figure
 from reproduce.provenance import provenance
 from textures.patches import patch_dataset
 
 DATASET = "fabric1"
-METHODS_SWEPT = ("l2_ae", "ssim_ae")
+# the default run's methods trained by a compiled loss (methods.py): the l2-AE, the SSIM-AE
+METHODS_SWEPT = tuple(m for m in default_methods() if METHODS[m].loss)
 BATCH_SIZES = (16, 32, 64, 128)
 LEARNING_RATES = (1e-3, 2e-4)
 MINUTES = 1.5

@@ -44,16 +44,16 @@ import time
 from pathlib import Path
 
 from files import atomic_write_text
+from methods import default_methods
 from reproduce.context import folder_name
 
-METHODS_STUDIED = ("l2_ae", "ssim_ae", "vae")
+METHODS_STUDIED = tuple(default_methods())  # the default run's methods (methods.py)
 CHECKPOINTS = (640, 1280, 2560, 5120, 10240, 15625)
 SMOKE_CHECKPOINTS = (4, 8)  # the smoke profile: one epoch of 4 updates each
-# patches per second on the reference machine (results/benchmark.md, real path: float32,
-# and bf16 where the run uses it), for the estimate of the time left until this run has
-# timed a segment of its own
-GUESS_RATE = {"float32": {"l2_ae": 338.5, "ssim_ae": 245.1, "vae": 317.7},
-              "bf16": {"l2_ae": 521.9, "ssim_ae": 318.8, "vae": 442.8}}
+# patches per second on the reference machine (results/benchmark.md, real path: the
+# slowest method, the SSIM-AE, in float32 and bf16), for the estimate of the time left
+# until this run has timed a segment of its own: an upper bound for the others
+GUESS_RATE = {"float32": 245.1, "bf16": 318.8}
 
 
 def checkpoints_for(ctx) -> tuple[int, ...]:
@@ -243,7 +243,7 @@ class Progress:
             spent, updates = self.train[method]
             guess = GUESS_RATE.get(self.ctx.profile["precision"], GUESS_RATE["float32"])
             per_update = (spent / updates if updates else
-                          self.ctx.profile["batch_size"] / guess.get(method, 250.0))
+                          self.ctx.profile["batch_size"] / guess)
             i = self.checkpoints.index(c)
             seconds += (c - (self.checkpoints[i - 1] if i else 0)) * per_update
             times = self.measure[method]
