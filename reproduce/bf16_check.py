@@ -50,16 +50,16 @@ def companion_root(out: Path, precision: str) -> Path:
 
 
 def _read(folder: Path):
-    """An evaluation folder's metrics (rows of the model maps), histograms and run.json."""
+    """An evaluation folder's metrics (rows of the model maps), histograms, run.json and
+    its test images' bootstrap units (None where the folder predates them)."""
     metrics = pd.read_csv(folder / "metrics.csv")
     metrics = metrics[[name in own_maps(method) for method, name in
                        zip(metrics["method"], metrics["map"])]]  # each map of its own model
     with np.load(folder / "histograms.npz") as z:
         hist = {name: z[f"{m.method}__{name}"] for name, m in MAPS.items()
                 if f"{m.method}__{name}" in z.files}
-        if "groups" in z.files:  # the bootstrap's units (evaluation/uncertainty.py)
-            hist["groups"] = z["groups"]
-    return metrics, hist, json.loads((folder / "run.json").read_text())
+        groups = z["groups"] if "groups" in z.files else None  # evaluation/uncertainty.py
+    return metrics, hist, json.loads((folder / "run.json").read_text()), groups
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, groups=None):
@@ -78,7 +78,7 @@ def _mean_se(values: pd.Series):
 def compare(bf16_folder: Path, float32_folder: Path) -> list[dict]:
     """One row per map of one dataset: both runs' seed means and trained counts, the
     differences with their uncertainty, and the verdict."""
-    (mb, hb, rb), (mf, hf, rf) = _read(bf16_folder), _read(float32_folder)
+    (mb, hb, rb, groups), (mf, hf, rf, _) = _read(bf16_folder), _read(float32_folder)
     if len(np.atleast_1d(rb["test_images"])) != len(np.atleast_1d(rf["test_images"])) or \
             rb.get("dataset_source") != rf.get("dataset_source"):
         raise InputError(f"{bf16_folder} and {float32_folder} were not evaluated on the same data")
@@ -94,7 +94,7 @@ def compare(bf16_folder: Path, float32_folder: Path) -> list[dict]:
             (xb, se_b), (xf, se_f) = _mean_se(b[metric]), _mean_se(f[metric])
             row.update({f"{metric}_bf16": xb, f"{metric}_float32": xf, f"{metric}_diff": xb - xf,
                         f"{metric}_diff_se": float(np.hypot(se_b, se_f))})
-        diff, (low, high) = paired_difference(hb[name], hf[name], hb.get("groups"))
+        diff, (low, high) = paired_difference(hb[name], hf[name], groups)
         row.update({"pixel_auroc_hist_diff": diff, "pixel_auroc_diff_interval": [low, high]})
         auroc_ok = (low <= 0 <= high) or abs(row["pixel_auroc_diff"]) < FLOOR
         aupro_ok = abs(row["aupro_30_diff"]) < max(1.96 * row["aupro_30_diff_se"], FLOOR)
