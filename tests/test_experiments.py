@@ -157,7 +157,7 @@ def test_published_numbers_are_their_cited_source():
     from reproduce import published
     notes = (Path(__file__).resolve().parent.parent / "docs" / "PAPER_NOTES.md").read_text()
     section = notes.split("## The published numbers", 1)[1].split("\n## ", 1)[0]
-    headline = re.search(r"pixel ROC AUC ([\d.]+) \(l2-AE\) → ([\d.]+) \(SSIM-AE\)", section)
+    headline = re.search(r"AUC ([\d.]+) \(l2-AE\) → ([\d.]+) \(SSIM-AE\)", section)
     assert published.HEADLINE == {"l2-AE": float(headline[1]), "SSIM-AE": float(headline[2])}
     table = {m[0]: {"AE (SSIM)": (float(m[1]), float(m[2])), "AE (l2)": (float(m[3]), float(m[4]))}
              for m in re.findall(r"^\| (\w+) \| ([\d.]+) / ([\d.]+) \| ([\d.]+) / ([\d.]+) \|$",
@@ -170,6 +170,48 @@ def test_published_numbers_are_their_cited_source():
     assert "not comparable" in md and f"{published.HEADLINE['SSIM-AE']:.3f}" in md
     assert all(f"| {c} | {s[0]:.2f} / {s[1]:.2f} | {l2[0]:.2f} / {l2[1]:.2f} |" in md
                for c, (s, l2) in ((c, (v["AE (SSIM)"], v["AE (l2)"])) for c, v in table.items()))
+
+
+def test_paper_results_are_their_cited_source():
+    """published.PAPER_RESULTS is the table of docs/PAPER_NOTES.md, "The paper's own results,
+    per dataset", cell by cell (a value with its status, or the status alone); its maps are
+    methods.MAPS' own; a cell has a value exactly when its status says one was read; every
+    statement of the paper's text it quotes stands in that section; the report helpers
+    carry the cells and their sources."""
+    import re
+
+    from methods import MAPS
+    from reproduce import published
+    notes = (Path(__file__).resolve().parent.parent / "docs" / "PAPER_NOTES.md").read_text()
+    section = notes.split("## The paper's own results, per dataset", 1)[1].split("\n## ", 1)[0]
+    header = re.search(r"^\| paper's dataset \| stand-in \| (.+) \|$", section, re.MULTILINE)
+    assert header[1].split(" | ") == list(published.PAPER_MAPS.values())
+    assert all(MAPS[m].label == label for m, label in published.PAPER_MAPS.items())
+    table = {m[0]: (m[1], m[2].split(" | "))
+             for m in re.findall(r"^\| ([^|`]+?) \| `(\w+)` \| (.+) \|$", section, re.MULTILINE)}
+    assert set(table) == {ds.name for ds in published.PAPER_DATASETS.values()}
+    for key, ds in published.PAPER_DATASETS.items():
+        cells = published.PAPER_RESULTS[key]
+        assert list(cells) == list(published.PAPER_MAPS)
+        assert all(c.status in published.CELL_STATUS and c.source for c in cells.values())
+        assert all((c.value is None) == (c.status == "not obtained") for c in cells.values())
+        expected = [c.status if c.value is None else f"{c.value:.3f} ({c.status})"
+                    for c in cells.values()]
+        assert table[ds.name] == (ds.stand_in, expected)
+    plain = section.replace("ℓ", "l").replace(" [sic]", "")
+    assert all(words in plain for _, words, _ in published.PAPER_STATEMENTS)
+    assert all(set(datasets) <= set(published.PAPER_DATASETS)
+               for datasets, _, _ in published.PAPER_STATEMENTS)
+    assert published.HEADLINE_DATASET is None or published.HEADLINE_DATASET in table
+    rows = published.paper_rows()
+    assert len(rows) == len(published.PAPER_DATASETS) * len(published.PAPER_MAPS)
+    values = published.published_values()
+    assert {k for k in values if k.startswith("paper.") and ".headline." not in k} == {
+        f"paper.{r['dataset']}.{r['map']}" for r in rows if r["value"] is not None}
+    assert values["paper.headline.SSIM-AE"] == published.HEADLINE["SSIM-AE"]
+    md = published.paper_markdown()
+    assert published.HEADLINE_URL in md and all(r["source"] in md for r in rows)
+    assert md.count("not obtained") >= sum(r["value"] is None for r in rows)
 
 
 def test_table_auc(fake_ctx):
