@@ -28,7 +28,7 @@ from scipy import ndimage
 from errors import InputError
 
 __all__ = ["roc_curve", "roc_auc", "pixel_auroc", "aupro", "pro_at_threshold", "image_auroc",
-           "segmentation_scores", "f1_max", "connected_regions"]
+           "image_scores", "segmentation_scores", "f1_max", "connected_regions"]
 
 _IN_PLANE_8 = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE_8[1] = True  # 8-connectivity within each image, never across the stack
@@ -207,16 +207,21 @@ def pro_at_threshold(maps, masks, has_mask, threshold: float) -> float:
 
 
 # ----------------------------------------------------------------------------- images
-def image_auroc(maps, labels, sigma: float = 4) -> float:
-    """Image-level ROC AUC: an image's score is the maximum of its anomaly map after
-    Gaussian smoothing (std ``sigma`` px; 0 disables it), so one hot pixel counts less
-    than a defect-sized blob. ``labels``: 1 for defective images, 0 for defect-free."""
+def image_scores(maps, sigma: float = 4) -> np.ndarray:
+    """(K,) image scores: the maximum of each anomaly map after Gaussian smoothing (std
+    ``sigma`` px; 0 disables it), so one hot pixel counts less than a defect-sized blob."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise InputError(f"maps of shape {maps.shape}: expected (K, H, W)")
     smooth = ndimage.gaussian_filter(maps.astype(np.float32, copy=False),
                                      sigma=(0, sigma, sigma))
-    return roc_auc(smooth.max(axis=(1, 2)), labels)
+    return smooth.max(axis=(1, 2))
+
+
+def image_auroc(maps, labels, sigma: float = 4) -> float:
+    """Image-level ROC AUC of the image scores (:func:`image_scores`). ``labels``: 1 for
+    defective images, 0 for defect-free."""
+    return roc_auc(image_scores(maps, sigma), labels)
 
 
 # ----------------------------------------------------------------------------- threshold

@@ -23,13 +23,13 @@ BINS = 512
 REPLICATES = 1000
 
 
-def pixel_histograms(maps, masks, has_mask, bins=BINS):
+def pixel_histograms(maps, masks, has_mask, bins=BINS, edges=None):
     """(K, 2, bins) int64 counts of defect-free [0] and defect [1] pixels of each image
-    in the map's quantile bins; zeros for images without masks (they are left out of
-    pixel metrics, as in evaluation/metrics.py)."""
+    in the map's quantile bins (``edges``: ``bin_edges`` of these maps, computed where not
+    given); zeros for images without masks (they are left out of pixel metrics, as in
+    evaluation/metrics.py)."""
     maps = np.asarray(maps, np.float64)
-    scored = maps[has_mask]
-    edges = np.unique(np.quantile(scored, np.linspace(0, 1, bins + 1)[1:-1])) if scored.size else []
+    edges = bin_edges(maps, has_mask, bins) if edges is None else edges
     counts = np.zeros((len(maps), 2, bins), np.int64)
     for k in np.flatnonzero(has_mask):
         index = np.searchsorted(edges, maps[k].ravel(), side="right")
@@ -37,6 +37,42 @@ def pixel_histograms(maps, masks, has_mask, bins=BINS):
         counts[k, 0] = np.bincount(index[~defect], minlength=bins)
         counts[k, 1] = np.bincount(index[defect], minlength=bins)
     return counts
+
+
+def bin_edges(maps, has_mask, bins=BINS):
+    """The inner edges of the map's ``bins`` quantile bins over the images with masks."""
+    scored = np.asarray(maps, np.float64)[np.asarray(has_mask, bool)]
+    return np.unique(np.quantile(scored, np.linspace(0, 1, bins + 1)[1:-1])) if scored.size else []
+
+
+def _regions(masks, has_mask):
+    """The defect regions of the images with masks, numbered as ``metrics.aupro`` does."""
+    from evaluation.metrics import connected_regions
+
+    has_mask = np.asarray(has_mask, bool)
+    return connected_regions(np.asarray(masks, bool) & has_mask[:, None, None])
+
+
+def region_histograms(maps, masks, has_mask, bins=BINS, edges=None):
+    """What AUPRO's bootstrap needs beside ``pixel_histograms``: (R, bins) int32 counts of
+    the pixels of each 8-connected defect region (evaluation/metrics.py connected_regions,
+    in ``aupro``'s order) in the same quantile bins as ``pixel_histograms`` of these maps."""
+    maps = np.asarray(maps, np.float64)
+    edges = bin_edges(maps, has_mask, bins) if edges is None else edges
+    regions, n = _regions(masks, has_mask)
+    inside = regions > 0
+    index = np.searchsorted(edges, maps[inside], side="right")
+    counts = np.bincount((regions[inside] - 1) * bins + index, minlength=n * bins)
+    return counts.reshape(n, bins).astype(np.int32)
+
+
+def region_images(masks, has_mask):
+    """(R,) the test image each defect region of ``region_histograms`` lies in."""
+    regions, n = _regions(masks, has_mask)
+    image = np.zeros(n, np.int64)
+    inside = regions > 0
+    image[regions[inside] - 1] = np.nonzero(inside)[0]
+    return image
 
 
 def auroc_from_counts(counts):
@@ -91,3 +127,19 @@ def interval(samples, level=0.95):
     tail = 100 * (1 - level) / 2
     low, high = np.nanpercentile(samples, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def aupro_from_counts(negatives, regions, max_fpr=0.3):
+    """AUPRO up to ``max_fpr`` (evaluation/metrics.py aupro) from (bins,) defect-free pixel
+    counts and (R, bins) counts of each defect region's pixels: the curve through the bin
+    edges, from the highest bin down, every region's share above the edge averaged. Exact
+    up to pixels within one bin (joined by a straight line). NaN without a region."""
+    from evaluation.metrics import _area
+
+    negatives, regions = np.asarray(negatives, np.float64), np.asarray(regions, np.float64)
+    if not len(regions) or negatives.sum() == 0:
+        return float("nan")
+    fp = np.concatenate([[0.0], np.cumsum(negatives[::-1])])
+    shares = np.cumsum(regions[:, ::-1], axis=1) / regions.sum(axis=1, keepdims=True)
+    pro = np.concatenate([[0.0], shares.mean(axis=0)])
+    return _area(fp / fp[-1], pro, max_fpr) / max_fpr

@@ -24,6 +24,13 @@ An evaluation folder (``ctx.eval_dir(spec)``) holds:
                groups (K,): each test image's bootstrap unit (images cut from
                overlapping or shared pixels of one photo share a unit; absent in
                folders written before it was recorded: every image its own unit)
+  bootstrap.npz  what the intervals of AUPRO and image ROC AUC need beside histograms.npz
+               (evaluation/uncertainty.py; absent in folders written before it existed:
+               those metrics are then shown without an interval): <method>__<map>__regions
+               (S, R, bins) int32, each defect region's pixels in the bins of
+               histograms.npz; <method>__<map>__image (S, K) float32, every test image's
+               score (evaluation/metrics.py image_scores); region_image (R,) the test image
+               of each region; labels (K,); groups (K,) as in histograms.npz; seeds (S,)
   logs/        the per-epoch training log of every model (epoch, loss and each term the
                model reports, e.g. the VAE's reconstruction and kl; val_<column> of each on
                the validation patches, training.py, in logs written since it was recorded): <method>.csv for the first training seed, <method>_seed<k>.csv for

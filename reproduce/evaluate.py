@@ -8,15 +8,18 @@ data (made with the first seed). Three parts:
   and its maps computed on the test and validation images in one call; then the
   controls of evaluation/reference.py;
 - score (``score_maps``): each map's metrics on the test images, its threshold from the
-  validation images (evaluation/scoring.py), and its per-image pixel histograms;
+  validation images (evaluation/scoring.py), its per-image pixel histograms, per-region
+  pixel counts and image scores (evaluation/uncertainty.py, the intervals' inputs);
 - write (``write``): into OUT metrics.csv (one row per dataset x method x map x seed; the
   main rows are each method's own maps (methods.py MAPS), the cross rows score each
   autoencoder with the other's residual, the rows reference/knn and reference/intensity
   are the controls; each model's row carries its trainedness as fit_* columns), maps.npz
   (the first seed's maps; format in reproduce/context.py), histograms.npz (every seed's
   per-image pixel histograms for the bootstrap intervals, evaluation/uncertainty.py),
-  logs/ (every model's training log) and run.json. Each file is written under a
-  temporary name and renamed; run.json comes last and marks the folder complete.
+  bootstrap.npz (what the intervals of AUPRO and image ROC AUC need beside them: every
+  seed's per-region pixel counts in the same bins, and every test image's score), logs/
+  (every model's training log) and run.json. Each file is written under a temporary
+  name and renamed; run.json comes last and marks the folder complete.
 """
 from __future__ import annotations
 
@@ -31,10 +34,12 @@ import pandas as pd
 
 import textures
 from evaluation.maps import maps_for
+from evaluation.metrics import image_scores
 from evaluation.reference import reference_maps
 from evaluation.scoring import COLUMNS, score
 from evaluation.trainedness import FIELDS, FIT_COLUMNS, trainedness
-from evaluation.uncertainty import pixel_histograms
+from evaluation.uncertainty import (bin_edges, pixel_histograms, region_histograms,
+                                    region_images)
 from files import atomic_write_bytes, atomic_write_text
 from methods import check_method, is_own
 from reproduce import train as trainer
@@ -49,6 +54,7 @@ class Collected:
     rows: list = field(default_factory=list)            # metrics.csv, one dict per row
     arrays: dict = field(default_factory=dict)          # maps.npz: the first seed's maps
     histograms: dict = field(default_factory=dict)      # histograms.npz: per map, per seed
+    resample: dict = field(default_factory=dict)        # bootstrap.npz: per map, per seed
     model_folders: dict = field(default_factory=dict)   # "<method>/seed<k>": its cache folder
     fits: dict = field(default_factory=dict)            # "<method>/seed<k>": its trainedness
     logs: list = field(default_factory=list)            # (method, seed, first, its log.csv)
@@ -108,6 +114,8 @@ def run_model(full, ds, method, seed, profile, val_patches, got: Collected, log,
         got.rows.append({"dataset": spec, "method": method, "map": name, "seed": seed,
                          **maps["metrics"], **{f"fit_{k}": fit.get(k) for k in FIELDS}})
         got.histograms.setdefault(f"{method}__{name}", []).append(maps["histograms"])
+        for part in ("regions", "image"):
+            got.resample.setdefault(f"{method}__{name}__{part}", []).append(maps[part])
         if first and is_own(method, name):  # not the cross maps
             got.arrays[name] = maps["test"]
             got.arrays[f"threshold_{name}"] = np.float32(maps["metrics"]["threshold"])
@@ -125,6 +133,8 @@ def run_reference(ds, profile, got: Collected, log):
         got.rows.append({"dataset": ds.spec, "method": "reference", "map": name, "seed": seed,
                          **maps["metrics"]})
         got.histograms[f"reference__{name}"] = [maps["histograms"]]
+        for part in ("regions", "image"):
+            got.resample[f"reference__{name}__{part}"] = [maps[part]]
         got.arrays[f"reference_{name}"] = maps["test"]
     got.seconds["evaluate_reference"] = round(time.time() - t, 2)
 
@@ -132,13 +142,17 @@ def run_reference(ds, profile, got: Collected, log):
 def score_maps(test_and_val: dict, ds, profile):
     """For each map of the test images followed by the validation images: its name and
     {"test": the test maps, "metrics": their metrics (threshold from the validation
-    maps), "histograms": their per-image pixel histograms}."""
+    maps), "histograms": their per-image pixel histograms, "regions": their per-region
+    pixel counts in the same bins, "image": every test image's score}."""
     k = len(ds.test)
     for name, stacked in test_and_val.items():
         test, val = stacked[:k], stacked[k:]
         metrics = score(test, val, ds.masks, ds.has_mask, ds.labels, profile["min_defect_area"])
+        edges = bin_edges(test, ds.has_mask)  # one set of bins for both kinds of counts
         yield name, {"test": test, "metrics": metrics,
-                     "histograms": pixel_histograms(test, ds.masks, ds.has_mask)}
+                     "histograms": pixel_histograms(test, ds.masks, ds.has_mask, edges=edges),
+                     "regions": region_histograms(test, ds.masks, ds.has_mask, edges=edges),
+                     "image": image_scores(test).astype(np.float32)}
 
 
 def write(out: Path, spec, methods, ds, profile, train_seeds, n_val_patches,
@@ -155,6 +169,12 @@ def write(out: Path, spec, methods, ds, profile, train_seeds, n_val_patches,
     _write_npz(out / "histograms.npz", seeds=np.array(train_seeds),
                defect_types=np.array(ds.defect_types), groups=np.asarray(ds.groups),
                **{name: np.stack(h) for name, h in got.histograms.items()})
+    # labels and region_image: which test images are defective, which image each defect
+    # region lies in (the regions' order of evaluation/uncertainty.py region_histograms)
+    _write_npz(out / "bootstrap.npz", seeds=np.array(train_seeds),
+               labels=np.asarray(ds.labels), groups=np.asarray(ds.groups),
+               region_image=region_images(ds.masks, ds.has_mask),
+               **{name: np.stack(v) for name, v in got.resample.items()})
     atomic_write_text(out / "metrics.csv", table.to_csv(index=False, float_format="%.7g"))
     info = {"command": "evaluate", "dataset": spec, "methods": methods, "profile": profile,
             "seeds": list(profile["seeds"]), "train_seeds": train_seeds,

@@ -111,11 +111,13 @@ def _by_hand(model, name, images):
 def test_saved_maps_and_metrics_match_an_independent_recomputation(smoke_run, monkeypatch):
     import textures
     import training
+    from evaluation.uncertainty import aupro_from_counts
     from tests.test_scoring import _mvtec_threshold
     monkeypatch.setenv("SSIM_AE_CACHE", str(smoke_run.parent / "cache"))
     folder = smoke_run / "eval" / SPEC
     maps = np.load(folder / "maps.npz")
     metrics = pd.read_csv(folder / "metrics.csv")
+    extra, histograms = np.load(folder / "bootstrap.npz"), np.load(folder / "histograms.npz")
     keep = maps["has_mask"]
     labels = maps["masks"][keep].ravel()
     val = textures.load(SPEC, seed=0, small=True).val  # smoke: every validation image
@@ -126,6 +128,13 @@ def test_saved_maps_and_metrics_match_an_independent_recomputation(smoke_run, mo
         row = metrics[(metrics["method"] == method) & (metrics["map"] == name)].iloc[0]
         expected = roc_auc_score(labels, maps[name][keep].ravel())
         assert row["pixel_auroc"] == pytest.approx(expected, abs=1e-5)
+        # bootstrap.npz: the inputs of the AUPRO and image ROC AUC intervals give the metrics
+        key = f"{method}__{name}"
+        assert roc_auc_score(maps["labels"], extra[f"{key}__image"][0]) == pytest.approx(
+            row["image_auroc"], abs=1e-6)
+        negatives = histograms[key][0, :, 0].sum(axis=0)
+        assert aupro_from_counts(negatives, extra[f"{key}__regions"][0]) == pytest.approx(
+            row["aupro_30"], abs=5e-3)
         assert float(maps[f"threshold_{name}"]) == pytest.approx(row["threshold"], rel=1e-5)
         if name == "vae_rp":  # sampled: its formula is tests/test_vae_maps.py's
             continue
