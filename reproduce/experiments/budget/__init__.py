@@ -2,10 +2,10 @@
 paper's (issue 21; not a figure of the paper).
 
 The paper trains 200 epochs of 10,000 patches at batch 128 (docs/PAPER_NOTES.md): 15,625
-updates; the default ``cpu`` profile trains 960 updates of 32 patches. Here, for every
+updates; the default ``cpu`` profile trains 640 updates of 32 patches. Here, for every
 dataset of the run (default: the default run's; ``--datasets`` narrows it), the l2-AE,
 the SSIM-AE and the VAE of the first training seed train ONCE, through the checkpoints
-640, 960 (the ``cpu`` profile's budget), 1,280, 2,560, 5,120, 10,240 and 15,625 updates (``--checkpoints`` sets others, e.g.
+640 (the ``cpu`` profile's budget), 1,280, 2,560, 5,120, 10,240 and 15,625 updates (``--checkpoints`` sets others, e.g.
 stopping at 10,240; the smoke profile's are 4 and 8), each model continuing from the
 previous checkpoint (trainee.py: same optimiser state, same patch stream). The profile's
 other training values (batch, learning rate, precision, ...) are the run's. At each
@@ -48,7 +48,7 @@ from methods import default_methods
 from reproduce.context import folder_name
 
 METHODS_STUDIED = tuple(default_methods())  # the default run's methods (methods.py)
-CHECKPOINTS = (640, 960, 1280, 2560, 5120, 10240, 15625)  # 960: the cpu profile's
+CHECKPOINTS = (640, 1280, 2560, 5120, 10240, 15625)  # 640: the cpu profile's budget
 SMOKE_CHECKPOINTS = (4, 8)  # the smoke profile: one epoch of 4 updates each
 # patches per second on the reference machine (results/benchmark.md, real path: the
 # slowest method, the SSIM-AE, in float32 and bf16), for the estimate of the time left
