@@ -3,13 +3,14 @@
 Three phases, from the registry (reproduce/experiments/__init__.py): the experiments that
 need nothing trained (table1, fig_ssim_components, fig_datasets); then one evaluation per
 dataset (reproduce/evaluate.py, training through the model cache); then the experiments
-that read the evaluations (table_auc, fig_roc, fig_qualitative, fig_training) and last
-those that read the finished folder (``verify``: its numbers recomputed independently
-into verify.md; a mismatch is logged and makes the run exit with status 1, after
-everything else is written). ``--only`` runs the named experiments, with the evaluations
-where one of them needs them. One line per stage with the elapsed time and an estimate of
-what remains; ``run.json`` records profile, seeds, datasets, versions, commit, host, wall
-time per stage and verify's verdict.
+that read the evaluations (table_auc, fig_roc, fig_qualitative, fig_training, kl_map: the
+VAEs the evaluations scored, from the model cache) and last those that read the finished
+folder (``verify``: its numbers recomputed independently into verify.md; a mismatch is
+logged and makes the run exit with status 1, after everything else is written).
+``--only`` runs the named experiments, with the evaluations where one of them needs them.
+One line per stage with the elapsed time and an estimate of what remains; ``run.json``
+records profile, seeds, datasets, versions, commit, host, wall time per stage and
+verify's verdict.
 
 A profile with ``jobs`` > 1 evaluates that many datasets at once, each in its own process
 (the smoke profile: its models are so small that tracing TensorFlow functions, which runs

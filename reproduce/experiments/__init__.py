@@ -58,6 +58,10 @@ REGISTRY = {experiment.name: experiment for experiment in (
     Experiment("fig_roc", EVALUATIONS, ("fig_roc.png",)),
     Experiment("fig_qualitative", EVALUATIONS, ("fig_qualitative_*.png",)),  # 2 per dataset
     Experiment("fig_training", EVALUATIONS, ("fig_training.png",)),
+    # the VAE's KL map against a hand computation, split in its mean and variance parts on
+    # every window and on probes (issue 22, item 5); reads the evaluated VAEs from the cache
+    Experiment("kl_map", EVALUATIONS, ("kl_map/table_kl_map.md", "kl_map/table_kl_map.csv",
+                                       "kl_map/fig_kl_map.png", "kl_map/run.json")),
     # every number of the folder recomputed independently; also `python -m reproduce verify`
     Experiment("verify", RESULTS, ("verify.md",)),
 )}
