@@ -131,7 +131,7 @@ def cmd_verify(args):
     from reproduce.experiments import verify
     root = Path(args.dir)
     target = Path(args.report) if args.report else root / "verify.md"
-    report = verify.verify(root, target)  # bad input: InputError before anything is written
+    report = verify.verify(root)  # bad input: InputError before anything is written
     writable_dir(str(target.parent))
     verify.write(report, target)
     print(f"{report.summary()}; wrote {target}")

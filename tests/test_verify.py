@@ -2,8 +2,9 @@
 
 One smoke reproduction (module-scoped, about 1.5 minutes; ``all`` runs verify as its last
 stage) is verified as written, then copies of it are spoilt: a metrics.csv value moved by
-0.05, a README number that no artefact holds, a claim's verdict flipped. The AUPRO re-implementation is also checked
-against a curve worked out by hand.
+0.05, a README number without a ref and one that differs from the value its ref names
+(though another artefact holds it), a claim's verdict flipped. The AUPRO
+re-implementation is also checked against a curve worked out by hand.
 """
 import json
 import shutil
@@ -67,20 +68,22 @@ def test_a_changed_metric_is_named_with_its_file(copy, capsys):
 
 
 @pytest.mark.slow
-def test_a_readme_number_from_nowhere_is_reported(copy, tmp_path):
-    claims = json.loads((copy / "claims.json").read_text())
-    claimed = claims["datasets"][SPEC]["pixel_auroc"]["ssim"]
-    v = float(pd.read_csv(copy / "eval" / SPEC / "metrics.csv")["pixel_auroc"].iloc[0])
-    (copy / "README.md").write_text(f"# Report\nSSIM-AE {claimed:.3f}, l2-AE 0.123456.\n"
-                                    f"A range 0.123456-{v:.6f}, not {-v:.6f}.\n")
+def test_a_readme_number_is_checked_against_the_value_its_ref_names(copy, tmp_path):
+    auc = json.loads((copy / "claims.json").read_text())["datasets"][SPEC]["pixel_auroc"]
+    assert auc["l2"] != auc["ssim"]
+    ref = f"<!-- ref claims.json datasets.{SPEC}.pixel_auroc: ssim -->"
+    # the right value, then the l2-AE's value (an artefact value too) under the SSIM ref
+    (copy / "README.md").write_text(f"# Report\nSSIM-AE {auc['ssim']:.4f}{ref}, l2-AE 0.123456."
+                                    f"\nSSIM-AE {auc['l2']:.4f}{ref}.\n")
     report_path = tmp_path / "elsewhere" / "verify.md"
     assert main(["verify", str(copy), "--report", str(report_path)]) == 1
     assert not (copy / "verify.md").exists()
-    mismatches = [line.split(" is in no artefact")[0] for line in
-                  report_path.read_text().splitlines() if line.startswith("- README.md")]
-    # the claimed value and the range's end (a dash, not a minus) are found
-    assert mismatches == ["- README.md line 2: 0.123456", "- README.md line 3: 0.123456",
-                          f"- README.md line 3: {-v:.6f}"]
+    mismatches = [line for line in report_path.read_text().splitlines()
+                  if line.startswith("- README.md")]
+    assert mismatches[0] == "- README.md line 2: 0.123456 is untied: no ref after it on its line"
+    assert mismatches[1].startswith(f"- README.md line 3: {auc['l2']:.4f} should be "
+                                    f"{auc['ssim']:.6g} (claims.json")
+    assert len(mismatches) == 2
 
 
 def test_a_claim_said_to_hold_where_it_does_not_is_caught(copy):

@@ -12,7 +12,9 @@ in its docstring:
   histograms.py  2a. every seed's pixel ROC AUC from histograms.npz; the 95 % intervals
   table.py       3. table_auc.csv from metrics.csv and the intervals
   claims.py      4. claims.json's numbers, its booleans by their stated rules, its summary
-  readme.py      5. every README.md number found among the folder's artefacts
+  readme.py      5. every README.md number against the one artefact value its ref
+                    names (numbers.py: which numbers and refs a line holds;
+                    sources.py: the values refs name); how to write a ref: readme.py
 
 Its independence lies in what it recomputes with its own code: it never imports
 evaluation/metrics.py or reproduce/experiments/table_auc/, and recomputes every AUROC
@@ -39,7 +41,7 @@ from reproduce.experiments.verify.report import Report
 from reproduce.experiments.verify.table import check_table
 
 
-def verify(root: Path, report_path: Path | None = None, log=None) -> Report:
+def verify(root: Path, log=None) -> Report:
     """Run every check on the results folder ``root``; returns the report (not written)."""
     t = time.time()
     root = Path(root)
@@ -52,7 +54,7 @@ def verify(root: Path, report_path: Path | None = None, log=None) -> Report:
         check_histograms(ev, report)
     check_table(root, evaluations, report)
     check_claims(root, evaluations, report)
-    check_readme(root, report, report_path)
+    check_readme(root, report)
     others = sorted(str(p.parent.relative_to(root)) for p in root.rglob("metrics.csv")
                     if p.parent.parent != root / "eval")
     if others:
@@ -68,7 +70,7 @@ def write(report: Report, path: Path) -> None:
 def run(ctx) -> Report:
     """The last stage of ``all``: verify ctx.out, write ctx.out/verify.md."""
     path = ctx.out / "verify.md"
-    report = verify(ctx.out, path, log=ctx.log)
+    report = verify(ctx.out, log=ctx.log)
     write(report, path)
     ctx.log(f"{report.summary()}; see {path}")
     return report

@@ -1,139 +1,130 @@
-"""verify, check 5: every number of the README found among the folder's artefacts.
+"""verify, check 5: every number of README.md against the one artefact value it reports.
 
-Every number with at least two decimals in README.md must be a value of an artefact of
-the folder (any .csv, .json or .md file other than README.md and verify.md); where its
-table row, or its paragraph of text, names datasets, of those datasets' artefacts or of
-artefacts that name no dataset (``artefact_values`` says how a value is tied to one). As
-printed: |value - number| <= half a unit of its last digit, a signed number (``+0.227``,
-``-0.081``) with its sign. No differences or other derived numbers: one the README
-computes itself is reported, to be checked by hand. The report's note says how often a
-number would match some value by chance.
+Each number that reports a result (or a setting) carries a reference, an HTML comment
+that Markdown does not render, written right after the number or group of numbers::
+
+    0.716 [0.68, 0.74]<!-- ref table_auc.csv dataset=fabric1 method=l2_ae map=l2: pixel_auroc pixel_auroc_lo pixel_auroc_hi -->
+
+How to write a ref (``<!-- ref SOURCE [SELECTOR ...]: FIELD ... -->``, on one line):
+
+- It binds, in order, the numbers between the previous ref of its line (or the line's
+  start) and itself, to its fields' values: every number of the line before it that no
+  earlier ref took. The counts must agree. In a table, put a ref in each cell that holds
+  numbers (it takes that cell's numbers), or one at the row's end (it takes them all).
+- SOURCE is a file of the results folder (``table_auc.csv``, ``claims.json``,
+  ``eval/fabric1/metrics.csv``, ``eval/fabric1/run.json``, ``run.json``,
+  ``budget/table_budget.csv``, ``sweep/table_sweep.csv``, ``nanofibres_stats.json``,
+  ``bf16_check.json``, ``benchmark.json``, any folder under ``extra/``), ``paper`` (the
+  paper's numbers, reproduce/published.py) or ``code PATH`` (a module-level constant of a
+  file of the repository, for settings: ``code evaluation/uncertainty.py: REPLICATES``).
+- SELECTOR: for a .csv, ``column=value`` pairs that pick exactly ONE row (verify fails
+  on none or several); for JSON, paper and code, one path to the node the fields start
+  from (``claims.json datasets.fabric1: ssim_minus_l2 ssim_minus_l2_interval``).
+- FIELD: a column of the row, or a dotted path (``pixel_auroc_interval.l2``; a list
+  element by index ``0`` or by ``key=value``); a list stands for all its numbers (an
+  interval: two), a string for the numbers written in it (``"3/3"``: two). ``NAME%`` is
+  the value times 100; ``{a}*{b}/{c}`` is arithmetic on single values of the same source,
+  for a derived number (write it without spaces, or quote it). sources.py has the details.
+- ``<!-- ref none: REASON -->`` takes the numbers before it without tying them: for a number
+  no artefact holds. verify lists each one, with its reason, under "Not checked".
+- A number needs no ref where numbers.py's rule says it is not a result: in code spans,
+  link targets, headings or a table's header row, part of a name (``fabric1``, ``R^2``),
+  a version or section number, a date, a year, after Table/Section/Eq./Figure, an
+  ordered list's marker. Counts written in words (``three seeds``) hold no digit.
+
+Compared as printed: a number passes when it lies within half a unit of its last printed
+digit of the value (``0.716`` for 0.7155 passes, ``0.717`` fails; ``1,024`` within 0.5),
+with its sign; it fails when it differs, whatever other artefact value it equals. verify
+fails on every number no ref takes ("untied"), a ref whose source, selector or field
+cannot be read, and a count that differs.
 """
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
-import numpy as np
-
+from errors import InputError
+from reproduce.experiments.verify import sources
+from reproduce.experiments.verify.numbers import is_delimiter_row, line_items
 from reproduce.experiments.verify.report import EPS, Report
 
-ARTEFACTS = (".csv", ".json", ".md")
-NUMBER = re.compile(r"(?<![\w.])([-+\u2212]?)(\d+\.\d{2,})(?!\d|\.\d)")
-ANY_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+FENCE = "```"
 
 
-def artefact_values(root: Path, skip: set, datasets=()) -> tuple[np.ndarray, dict]:
-    """Every number written in the folder's .csv, .json and .md files (sorted), and the
-    same numbers by dataset: {name: values of that dataset's artefacts or of artefacts that
-    name no dataset}. A value belongs to a dataset when its file lies in a folder of that
-    name (eval/fabric1/...), its csv or md line names it (a table row), or it sits under
-    a JSON key of that name (claims.json's "datasets")."""
-    everything, general, tied = [], [], {name: [] for name in datasets}
-    for path in sorted(root.rglob("*")):
-        if path.suffix not in ARTEFACTS or not path.is_file() or path.resolve() in skip:
-            continue
-        text = path.read_text(errors="replace")
-        found = ANY_NUMBER.findall(text)
-        everything += found
-        owners = [d for d in datasets if d in path.relative_to(root).parts[:-1]]
-        if owners:
-            for d in owners:
-                tied[d] += found
-        elif path.suffix == ".json":
-            try:
-                _walk_json(json.loads(text), None, general, tied)
-            except ValueError:
-                general += found
-        else:
-            for line in text.splitlines():
-                named = _named(line, datasets)
-                for d in named or [None]:
-                    (tied[d] if d else general).extend(ANY_NUMBER.findall(line))
-    general = np.array(general, dtype=float)
-    by_dataset = {d: np.unique(np.concatenate([general, np.array(v, dtype=float)])) for d, v in tied.items()}
-    return np.unique(np.array(everything, dtype=float)), by_dataset
-
-
-def _walk_json(node, owner, general: list, tied: dict) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            _walk_json(value, key if key in tied else owner, general, tied)
-    elif isinstance(node, list):
-        for value in node:
-            _walk_json(value, owner, general, tied)
-    elif isinstance(node, (int, float)) and not isinstance(node, bool):
-        (tied[owner] if owner else general).append(float(node))
-    elif isinstance(node, str):
-        (tied[owner] if owner else general).extend(ANY_NUMBER.findall(node))
-
-
-def _paragraph(lines: list[str], i: int) -> str:
-    """The text paragraph (lines between blank lines or table rows) around line i."""
-    def prose(j):
-        return lines[j].strip() and not lines[j].lstrip().startswith("|")
-    start, end = i, i
-    while start > 0 and prose(start - 1):
-        start -= 1
-    while end + 1 < len(lines) and prose(end + 1):
-        end += 1
-    return " ".join(lines[start:end + 1])
-
-
-def _named(line: str, datasets) -> list[str]:
-    """The datasets a line names, as whole words."""
-    return [d for d in datasets if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", line)]
-
-
-def check_readme(root: Path, report: Report, own_report: Path | None) -> None:
+def check_readme(root: Path, report: Report) -> None:
     path = root / "README.md"
     if not path.exists():
         report.not_checked.append("no README.md: its numbers not traced")
         return
-    check = report.check("readme", "5. README.md numbers found in the artefacts (of the datasets "
-                         "its line names)", "half a unit of the printed last digit")
-    skip = {path.resolve()} | ({own_report.resolve()} if own_report else set())
-    datasets = sorted({p.parent.name for p in root.rglob("metrics.csv")})
-    values, by_dataset = artefact_values(root, skip | {(root / "verify.md").resolve()}, datasets)
-    decimals, scoped = set(), 0
+    check = report.check("readme", "5. README.md numbers against the one value each ref "
+                         "names", "half a unit of the printed last digit")
+    sources.clear()
+    tied, refs, listed, untied_by_none = 0, 0, [], 0
+    fenced, in_code = False, ""
     lines = path.read_text().splitlines()
     for line_no, line in enumerate(lines, 1):
-        named = _named(line if line.lstrip().startswith("|") else _paragraph(lines, line_no - 1),
-                       datasets)
-        pool = np.unique(np.concatenate([by_dataset[d] for d in named])) if named else values
-        for sign, digits in NUMBER.findall(line):
-            x = float(digits) * (-1 if sign in "-\u2212" and sign else 1)
-            decimals.add(len(digits.split(".")[1]))
-            near = _distance(pool, np.array([x]))[0]
-            check.compared += 1
-            scoped += bool(named)
-            if near <= _half_unit(digits) + EPS:
-                check.largest = max(check.largest, near)
-            else:
-                where = f" of {', '.join(named)}" if named else ""
-                check.mismatches.append(f"README.md line {line_no}: {sign}{digits} is in no "
-                                        f"artefact{where} (nearest value off by {near:.2g})")
+        if line.lstrip().startswith(FENCE):
+            fenced = not fenced
+        if fenced or line.lstrip().startswith(FENCE) or not line.strip():
+            in_code = ""  # a code span ends with its paragraph
+            continue
+        header = line_no < len(lines) and is_delimiter_row(lines[line_no])
+        try:
+            line_refs, numbers, in_code = line_items(line, in_code, header)
+        except InputError as e:
+            check.mismatches.append(f"README.md line {line_no}: {e}")
+            continue
+        start = 0
+        for ref in line_refs:
+            bound = [n for n in numbers if start <= n.column < ref.column]
+            start = ref.end
+            refs += 1
+            where = f"README.md line {line_no}"
+            if ref.source == "none" and bound:
+                untied_by_none += len(bound)
+                report.not_checked.append(f"{where}: {', '.join(n.text for n in bound)} "
+                                          f"not tied: {ref.fields[0]}")
+                continue
+            tied += _compare(check, where, ref, bound, root, listed)
+        for n in numbers:
+            if n.column >= start:
+                check.compared += 1
+                check.mismatches.append(f"README.md line {line_no}: {n.text} is untied: no "
+                                        "ref after it on its line")
     report.notes.append(
-        f"README rule's strength: {scoped} of {check.compared} numbers sit in a table row or "
-        f"paragraph that names a dataset and were traced to that dataset's artefacts (or to artefacts of no dataset); "
-        f"the rest to any of {len(values)} distinct values, which match by chance " + ", ".join(
-            f"{_coverage(values, d):.0%} of all {d}-decimal numbers in [0, 1]" for d in sorted(decimals))
-        + ". A wrong number is caught only where no eligible value happens to round to it.")
+        f"README: {tied} numbers tied by {refs} refs, each to the one value its ref names "
+        f"(equal to another artefact value does not pass); {untied_by_none} declared "
+        "untied by a `none` ref (Not checked). Each ref's comparison: the last section.")
+    report.sections["README.md: each ref's numbers and values"] = listed
 
 
-def _distance(values: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Distance from each x to the nearest of the sorted ``values`` (inf: none)."""
-    values = np.concatenate([[-np.inf], values, [np.inf]])
-    i = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
-    return np.minimum(abs(values[i] - x), abs(values[i - 1] - x))
-
-
-def _half_unit(digits: str) -> float:
-    return 0.5 * 10.0 ** -len(digits.split(".")[1])
-
-
-def _coverage(values: np.ndarray, d: int) -> float:
-    """Share of the numbers k / 10^d in [0, 1] that some value matches by the README rule."""
-    grid = np.arange(10 ** d + 1) / 10 ** d
-    return float(np.mean(_distance(values, grid) <= 0.5 * 10.0 ** -d + EPS))
+def _compare(check, where: str, ref, bound: list, root: Path, listed: list) -> int:
+    """One ref: its numbers against its values; returns how many numbers it tied."""
+    label = f"ref `{ref.text}`"
+    if not bound:
+        check.mismatches.append(f"{where}: {label} has no number before it on its line")
+        return 0
+    try:
+        values = sources.expected(ref, root)
+    except sources.SourceError as e:
+        check.compared += len(bound)
+        check.mismatches.append(f"{where}: {label}: {e}")
+        return 0
+    if len(values) != len(bound):
+        check.compared += len(bound)
+        check.mismatches.append(
+            f"{where}: {label} takes {len(bound)} numbers ({', '.join(n.text for n in bound)})"
+            f" but names {len(values)} values ({', '.join(f'{v:.6g}' for _, v in values)})")
+        return 0
+    shown = []
+    for n, (field, value) in zip(bound, values):
+        check.compared += 1
+        deviation = abs(n.value - value)
+        tol = n.half_unit + EPS * max(1.0, abs(value))
+        shown.append(f"{n.text} = {value:.6g}")
+        if deviation <= tol:
+            check.largest = max(check.largest, deviation)
+        else:
+            check.mismatches.append(f"{where}: {n.text} should be {value:.6g} ({field}), off "
+                                    f"by {deviation:.2g}, more than {n.half_unit:.2g}")
+    listed.append(f"{where.removeprefix('README.md ')}: {', '.join(shown)} ({ref.text})")
+    return len(bound)

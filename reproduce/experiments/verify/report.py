@@ -2,7 +2,8 @@
 
 Every check (one module of this package each) records its comparisons in a :class:`Check`
 of the shared :class:`Report`, which becomes ``verify.md``: a table of the checks, each
-mismatch with its file, notes, and what could not be checked.
+mismatch with its file, notes, a check's own listing (the README's refs), and what
+could not be checked.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ class Report:
     checks: dict[str, Check] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sections: dict[str, list[str]] = field(default_factory=dict)  # title -> its lines
     seconds: float = 0.0
 
     def check(self, key: str, title: str, tolerance: str) -> Check:
@@ -92,6 +94,8 @@ class Report:
                 md += ["", f"## Mismatches: {c.title}", "", *[f"- {m}" for m in c.mismatches]]
         if self.notes:
             md += ["", "## Notes", "", *[f"- {n}" for n in self.notes]]
+        for title, lines in self.sections.items():
+            md += ["", f"## {title}", "", *([f"- {line}" for line in lines] or ["- (none)"])]
         md += ["", "## Not checked", ""]
         md += [f"- {line}" for line in self.not_checked] or ["- (nothing left out)"]
         return "\n".join(md) + "\n"
