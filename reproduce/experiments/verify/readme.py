@@ -93,7 +93,7 @@ def check_readme(root: Path, report: Report) -> None:
     report.notes.append(
         f"README: {tied} numbers tied by {refs} refs, each to the one value its ref names "
         f"(equal to another artefact value does not pass); {untied_by_none} declared "
-        "untied by a `none` ref (Not checked). Each ref's comparison: the last section.")
+        "untied by a `none` ref (Not checked). Each ref's comparison: the section below.")
     report.sections["README.md: each ref's numbers and values"] = listed
 
 
