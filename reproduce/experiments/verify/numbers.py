@@ -2,7 +2,8 @@
 
 ``line_items(line)`` returns the line's refs (``<!-- ref ... -->``, :class:`Ref`) and its
 numbers (:class:`Number`), each with its column, so that readme.py can bind every number
-to the ref that follows it on its line. The ref syntax is documented in readme.py.
+to the ref that follows it on its line (and whether a code span runs on to the next
+line). The ref syntax is documented in readme.py.
 
 A number is written in digits: ``0.716``, ``+0.246``, ``-0.081`` (or with U+2212),
 ``1,024``, ``1e-3``, ``3.5x``. Its printed precision is half a unit of its last digit
@@ -65,9 +66,7 @@ class Ref:
 
 def parse_ref(body: str, column: int = 0, end: int = 0) -> Ref:
     """The parts of a ref's body (the text between ``ref`` and ``-->``)."""
-    head, colon, tail = body.partition(":")
-    if head.strip().startswith("code") and len(head.split()) == 1:
-        raise InputError(f"ref '{body.strip()}': write 'code PATH: NAMES', a space after code")
+    head, colon, tail = body.partition(":")  # the first colon ends the selector
     try:
         head_tokens = shlex.split(head)
     except ValueError as e:
