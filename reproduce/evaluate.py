@@ -124,9 +124,9 @@ def run_model(full, ds, method, seed, profile, val_patches, got: Collected, log,
 
 
 def run_reference(ds, profile, got: Collected, log):
-    """The controls of evaluation/reference.py: nearest training patch, naive intensity."""
+    """The controls of evaluation/reference.py: the nearest-patch control, the intensity control."""
     t = time.time()
-    log(f"{ds.spec}: reference detectors (nearest training patch, naive intensity)")
+    log(f"{ds.spec}: controls (nearest-patch control, intensity control)")
     seed = profile["seeds"][0]
     test_and_val = reference_maps(ds.train, np.concatenate([ds.test, ds.val]), seed=seed)
     for name, maps in score_maps(test_and_val, ds, profile):

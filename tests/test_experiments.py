@@ -445,6 +445,10 @@ def test_crop_window():
     window = crop(mask, 160)
     assert window == np.s_[224:384, 352:512]  # centre (304, 504), 80 either side
     assert crop(np.zeros((100, 120), bool), 160) == np.s_[0:160, 0:160]  # smaller image: all
+    two = np.zeros((512, 512), bool)
+    two[10:20, 10:20] = True  # a small region in one corner ...
+    two[400:430, 400:430] = True  # ... and a larger one in the other: the crop shows the larger
+    assert crop(two, 160) == np.s_[334:494, 334:494]  # centre (414, 414), 80 either side
 
 
 def test_fig_datasets(fake_ctx, monkeypatch, figures):

@@ -14,7 +14,8 @@ first training seed's (``maps.npz`` holds only those). Two figures per dataset:
   bar); the true defect is outlined dashed in cyan.
 - ``fig_qualitative_<dataset>_reconstructions.png``: the input and each model's
   reconstruction (the VAE's decoder mean), all on the grey scale [0, 1], cropped to
-  CROP x CROP pixels around the defect's centre (the image centre if it has none): at
+  CROP x CROP pixels around the centre of the defect's largest region (the image centre if
+  it has none): at
   full size the texture's period is finer than the printed pixels.
 
 A model that evaluation/trainedness.py judged not trained is marked in its column title.
@@ -27,6 +28,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from methods import MAPS, METHODS
 from reproduce.plotting import pyplot, save_figure
@@ -47,8 +49,13 @@ def choose(labels, defect_types) -> list[int]:
 
 
 def crop(mask, size=CROP):
-    """Index of the size x size window centred on the mask's centre (the image's if empty)."""
+    """Index of the size x size window centred on the centre of the mask's largest connected
+    region (8-connected; the image's centre if the mask is empty). Not the whole mask's
+    centre: with two small defects far apart (dust) that lies between them and shows none."""
     h, w = mask.shape
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n > 1:
+        mask = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
     ys, xs = np.nonzero(mask)
     cy, cx = (int(ys.mean()), int(xs.mean())) if ys.size else (h // 2, w // 2)
     y0 = int(np.clip(cy - size // 2, 0, max(h - size, 0)))

@@ -13,8 +13,8 @@ seeds' models trained where not all did (evaluation/trainedness.py).
 The curves come from the evaluation's ``histograms.npz`` (every seed's per-image pixel
 counts in 512 quantile bins of each map, committed with the results), so the figure needs
 no ``maps.npz``; where an older folder has only ``maps.npz`` (the first seed's maps), its
-counts are made from it and the figure shows that one seed. The two reference detectors
-(nearest training patch, naive intensity), trained on nothing and so with one curve each,
+counts are made from it and the figure shows that one seed. The two controls
+(nearest-patch control, intensity control), trained on nothing and so with one curve each,
 are drawn thin and dotted; the diagonal is chance.
 
 Each map has its own colour, line style and marker, so that curves lying on each other
@@ -32,11 +32,11 @@ from methods import MAPS
 from reproduce.plotting import pyplot, save_figure
 
 # histogram key -> (label, colour, line style, marker): the maps' from methods.py, then the
-# reference detectors'
+# the controls' (one name each, as in results/README.md)
 CURVES = {**{f"{m.method}__{name}": (m.label, m.colour, m.style, m.marker)
              for name, m in MAPS.items()},
-          "reference__knn": ("ref.: nearest training patch", "0.15", ":", "+"),
-          "reference__intensity": ("ref.: naive intensity", "0.55", ":", "x")}
+          "reference__knn": ("nearest-patch control", "0.15", ":", "+"),
+          "reference__intensity": ("intensity control", "0.55", ":", "x")}
 # maps.npz key of each curve, for folders without histograms.npz
 MAPS_KEY = {**{f"{m.method}__{name}": name for name, m in MAPS.items()},
             "reference__knn": "reference_knn", "reference__intensity": "reference_intensity"}
