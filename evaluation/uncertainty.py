@@ -1,4 +1,4 @@
-"""How sure is a pixel ROC AUC? Seeds and test images resampled: a 95 % interval.
+"""How sure is a ROC AUC or an AUPRO? Seeds and test images resampled: a 95 % interval.
 
 A pixel AUC pooled over a test set of a dozen images depends on which images happened to
 be drawn, and a trained model on its seed. Both are resampled here, by a two-level
@@ -15,12 +15,20 @@ Recomputing an AUC over a million pixels a thousand times is slow, so every imag
 pixels are first counted into histograms over ``BINS`` quantile bins of the map's values
 (``pixel_histograms``); a resampled AUC is then a sum of histograms (``auroc_from_counts``),
 exact up to pixels tied within one bin (they count half, as ties do); tests/test_uncertainty.py
-compares it with scikit-learn's exact AUC.
+compares it with scikit-learn's exact AUC. AUPRO (evaluation/metrics.py aupro) is resampled
+the same way from each defect region's pixel counts in the same bins (``region_histograms``,
+``aupro_from_counts``; a drawn image brings its regions), and the image ROC AUC from every
+test image's score. ``resample`` computes the three in each replicate from the same draws
+(``Units``: one map's inputs; a subset of the images for one defect kind's rows);
+``bootstrap``, the pixel ROC AUC alone, is what the pixel intervals always were.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 BINS = 512
 REPLICATES = 1000
+MAX_FPR = 0.3            # AUPRO's bound (evaluation/metrics.py aupro, MVTec AD)
 
 
 def pixel_histograms(maps, masks, has_mask, bins=BINS, edges=None):
@@ -92,23 +100,15 @@ def seed_mean_auroc(counts):
 
 def bootstrap(counts_by_map, replicates=REPLICATES, seed=0, groups=None):
     """{map: (S, K, 2, bins)} -> {map: (replicates,) seed-mean AUCs}, images drawn
-    jointly for all maps, seeds drawn per map.
+    jointly for all maps, seeds drawn per map: ``resample``'s pixel ROC AUC alone.
 
     ``groups`` (K,) names each image's unit (TextureDataset.groups: crops that share
     pixels of one photo): the G groups are drawn with replacement, each bringing all its
     images, so that overlapping images count as one unit. None (the default), or every
     image its own group, draws the images themselves: the same draws and results."""
-    rng = np.random.default_rng(seed)
-    k = next(iter(counts_by_map.values())).shape[1]
-    members = _members(groups, k)
-    out = {name: np.empty(replicates) for name in counts_by_map}
-    for r in range(replicates):
-        drawn = rng.integers(0, len(members), len(members))
-        images = np.concatenate([members[g] for g in drawn])
-        for name, counts in counts_by_map.items():
-            seeds = rng.integers(0, len(counts), len(counts))
-            out[name][r] = seed_mean_auroc(counts[seeds][:, images])
-    return out
+    units = {name: Units(counts) for name, counts in counts_by_map.items()}
+    return {name: metrics["pixel_auroc"] for name, metrics in
+            resample(units, replicates=replicates, seed=seed, groups=groups).items()}
 
 
 def _members(groups, k):
@@ -129,17 +129,131 @@ def interval(samples, level=0.95):
     return float(low), float(high)
 
 
-def aupro_from_counts(negatives, regions, max_fpr=0.3):
+def aupro_from_counts(negatives, regions, max_fpr=MAX_FPR, weights=None):
     """AUPRO up to ``max_fpr`` (evaluation/metrics.py aupro) from (bins,) defect-free pixel
     counts and (R, bins) counts of each defect region's pixels: the curve through the bin
-    edges, from the highest bin down, every region's share above the edge averaged. Exact
-    up to pixels within one bin (joined by a straight line). NaN without a region."""
+    edges, from the highest bin down, every region's share above the edge averaged (with
+    ``weights`` (R,), a region drawn w times counting w times). Exact up to pixels within
+    one bin (joined by a straight line). NaN without a region."""
+    regions = np.asarray(regions, np.float64)
+    weights = np.ones(len(regions)) if weights is None else np.asarray(weights, np.float64)
+    return _aupro(np.asarray(negatives, np.float64), _shares(regions), weights, max_fpr)
+
+
+def _shares(regions):
+    """(..., R, bins) region counts -> each region's share of pixels above each bin edge,
+    from the highest bin down."""
+    regions = np.asarray(regions, np.float64)
+    return np.cumsum(regions[..., ::-1], axis=-1) / regions.sum(axis=-1, keepdims=True)
+
+
+def _aupro(negatives, shares, weights, max_fpr=MAX_FPR):
+    """AUPRO of (bins,) defect-free counts and (R, bins) region shares, regions weighted."""
     from evaluation.metrics import _area
 
-    negatives, regions = np.asarray(negatives, np.float64), np.asarray(regions, np.float64)
-    if not len(regions) or negatives.sum() == 0:
+    if not len(shares) or negatives.sum() == 0 or weights.sum() == 0:
         return float("nan")
     fp = np.concatenate([[0.0], np.cumsum(negatives[::-1])])
-    shares = np.cumsum(regions[:, ::-1], axis=1) / regions.sum(axis=1, keepdims=True)
-    pro = np.concatenate([[0.0], shares.mean(axis=0)])
+    pro = np.concatenate([[0.0], weights @ shares / weights.sum()])
     return _area(fp / fp[-1], pro, max_fpr) / max_fpr
+
+
+@dataclass
+class Units:
+    """One map's bootstrap units, every training seed's: what ``resample`` draws from.
+
+    pixels   (S, K, 2, bins) ``pixel_histograms`` of each seed's maps
+    regions  (S, R, bins) ``region_histograms`` in the same bins, or None (no AUPRO)
+    scores   (S, K) each test image's score (evaluation/metrics.py image_scores), or None
+             (no image ROC AUC)
+    seeds_of the name of an earlier map whose seed draw this one shares: another map of the
+             same models (each autoencoder scored with the other's residual), so that
+             their difference is paired by seed as well as by image; None: its own draw"""
+    pixels: np.ndarray
+    regions: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    seeds_of: str | None = None
+
+
+class _PerSeed:
+    """Every seed's metrics of one map on a draw of images, weighted by how often each
+    image was drawn (0: not drawn, or outside the subset)."""
+
+    def __init__(self, units: Units, labels, region_image):
+        self.pixels = np.asarray(units.pixels)
+        self.shares = self.compare = None
+        if units.regions is not None and region_image is not None:
+            self.shares, self.region_image = _shares(units.regions), np.asarray(region_image)
+        if units.scores is not None and labels is not None:
+            s = np.asarray(units.scores, np.float64)[:, :, None]
+            t = np.swapaxes(s, 1, 2)  # (S, K, K): image i above image j, ties half
+            self.compare = (s > t) + 0.5 * (s == t)
+            self.defective = np.asarray(labels).astype(bool)
+
+    def __call__(self, weights: np.ndarray) -> dict:
+        counts = np.tensordot(weights, self.pixels, axes=([0], [1]))  # (S, 2, bins)
+        out = {"pixel_auroc": auroc_from_counts(counts)}
+        if self.shares is not None:
+            drawn = weights[self.region_image]
+            out["aupro_30"] = np.array([_aupro(c[0].astype(np.float64), shares, drawn)
+                                        for c, shares in zip(counts, self.shares)])
+        if self.compare is not None:
+            pos, neg = weights * self.defective, weights * ~self.defective
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["image_auroc"] = (np.einsum("i,sij,j->s", pos, self.compare, neg)
+                                      / (pos.sum() * neg.sum()))
+        return out
+
+
+def resample(units: dict, labels=None, region_image=None, replicates=REPLICATES, seed=0,
+             groups=None, subset=None) -> dict:
+    """{map: Units} -> {map: {metric: (replicates,)}}: in each replicate the test images
+    (or their ``groups``) drawn once for every map, each map's training seeds drawn (or
+    shared, ``Units.seeds_of``), and the mean over the drawn seeds of each seed's pixel
+    ROC AUC, AUPRO (FPR <= 0.3; where regions are given) and image ROC AUC (where scores
+    are given), each pooled over the drawn images. NaN where a replicate lacks a class.
+
+    ``labels`` (K,): 1 for the defective images; ``region_image`` (R,): the image each
+    region lies in (``region_images``). ``subset`` (K,) bool: only these images count
+    (a defect kind's images and the defect-free ones): the draws are those of the whole
+    test set, the images outside the subset then left out of every replicate, so the
+    subset's replicates are paired with the whole set's. The draws are ``bootstrap``'s
+    of old: the pixel intervals of maps that draw their own seeds do not change."""
+    k = next(iter(units.values())).pixels.shape[1]
+    keep = np.ones(k, np.int64) if subset is None else np.asarray(subset, bool).astype(np.int64)
+    if keep.shape != (k,):
+        raise ValueError(f"subset has shape {keep.shape}, not one entry per image ({k})")
+    measure = {name: _PerSeed(u, labels, region_image) for name, u in units.items()}
+    out = {}
+    for r, (weights, seeds) in enumerate(_draws(units, _members(groups, k), k, replicates, seed)):
+        for name, per_seed in measure.items():
+            for metric, values in per_seed(weights * keep).items():
+                out.setdefault(name, {}).setdefault(metric, np.empty(replicates))[r] = \
+                    np.mean(values[seeds[name]])
+    return out
+
+
+def _draws(units: dict, members, k: int, replicates: int, seed: int):
+    """Each replicate's (K,) count of draws of every image and {map: its drawn seeds}: the
+    groups first, then each map's seeds in the order of ``units`` (the random stream that
+    fixes every interval: changing this order changes every interval)."""
+    _check_shared(units)
+    rng = np.random.default_rng(seed)
+    for _ in range(replicates):
+        drawn = rng.integers(0, len(members), len(members))
+        images = np.concatenate([members[g] for g in drawn])
+        seeds = {}
+        for name, u in units.items():
+            n = len(u.pixels)
+            seeds[name] = seeds[u.seeds_of] if u.seeds_of else rng.integers(0, n, n)
+        yield np.bincount(images, minlength=k), seeds
+
+
+def _check_shared(units: dict) -> None:
+    """Every ``seeds_of`` names an earlier map with as many seeds."""
+    names = list(units)
+    for i, (name, u) in enumerate(units.items()):
+        if u.seeds_of is not None and (u.seeds_of not in names[:i]
+                                       or len(units[u.seeds_of].pixels) != len(u.pixels)):
+            raise ValueError(f"{name}: seeds_of {u.seeds_of!r} is not an earlier map with "
+                             "as many seeds")
