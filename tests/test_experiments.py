@@ -235,13 +235,11 @@ def test_table_auc(fake_ctx):
     assert claims["summary"]["n_ssim_beats_l2"] == 0 and "definitions" in claims
     assert d["cross_pixel_auroc"] == {"l2_ae/ssim": 0.05, "ssim_ae/l2": 0.01}
     assert "Each autoencoder scored with the other residual" in md
-    # by defect kind (fakeA only: the other names no structural types)
-    assert "## Pixel ROC AUC by defect kind" in md
-    for kind in ("structural", "intensity"):
-        aucs = d[f"pixel_auroc_{kind}"]
-        assert set(aucs) == set(MAPS) and all(0.5 < v <= 1 for v in aucs.values())
-        assert d[f"ssim_minus_l2_{kind}"] == pytest.approx(aucs["ssim"] - aucs["l2"], abs=1e-3)
-    assert "pixel_auroc_structural" not in claims["datasets"][SPECS[1]]
+    # by defect kind: every seed's, from histograms.npz, which these folders lack (the
+    # numbers with it: tests/test_table_intervals.py); nor is AUPRO anything but descriptive
+    assert "## Pixel ROC AUC by defect kind" not in md and "pixel_auroc_structural" not in d
+    assert df["pixel_auroc_structural"].isna().all() and df["aupro_30_lo"].isna().all()
+    assert md.split("### AUPRO")[1].count("descriptive (no interval)") >= len(MAPS) * len(SPECS)
 
 
 def test_fig_roc(fake_ctx, figures):

@@ -11,8 +11,8 @@ from reproduce.experiments.table_auc.markdown import leader
 
 
 def _rows(values, lows, trained=(3, 3, 3, 3)):
-    return [{"pixel_auroc": v, "pixel_auroc_lo": lo, "n_trained": t, "n_seeds": 3, "aupro_30": v}
-            for v, lo, t in zip(values, lows, trained)]
+    return [{"pixel_auroc": v, "pixel_auroc_lo": lo, "n_trained": t, "n_seeds": 3, "aupro_30": v,
+             "aupro_30_lo": lo} for v, lo, t in zip(values, lows, trained)]
 
 
 def test_the_leader_needs_an_interval_above_zero_chance_and_trained_models():
@@ -25,7 +25,10 @@ def test_the_leader_needs_an_interval_above_zero_chance_and_trained_models():
     assert leader(_rows(values, lows, (3, 2, 3, 3)), "pixel_auroc", ahead) is None
     assert leader(_rows(values, [0.6, 0.45, 0.3, 0.6]), "pixel_auroc", ahead) is None
     assert leader(_rows(values, lows), "pixel_auroc", {}) is None  # no interval
-    assert leader(_rows(values, lows), "aupro_30", ahead) is None  # no interval exists
+    assert leader(_rows(values, lows), "aupro_30", ahead) is None  # no AUPRO interval given
+    aupro_ahead = {f"aupro_30 {versus('ssim', 'vae_rp')}": (0.05, 0.25)}  # bounds.key's name
+    assert leader(_rows(values, lows), "aupro_30", aupro_ahead) == "ssim"
+    assert leader(_rows(values, lows), "iou", aupro_ahead) is None  # IoU: never an interval
     nan = _rows([math.nan, 0.9, math.nan, math.nan], lows)
     assert leader(nan, "pixel_auroc", ahead) is None
 

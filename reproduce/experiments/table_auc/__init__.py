@@ -9,18 +9,23 @@ A second table holds the image-level ROC AUC and the IoU / F1 of the segmentatio
 threshold chosen on defect-free validation images (never on the test set), with the
 oracle F1 (best threshold on the test set) as an upper bound for reference.
 
-Three steps, one module each:
+Three steps, one module each (and bounds.py, collect's intervals):
 
-  collect.py   the long table (seed means, standard deviations, trained counts) and each
-               dataset's bootstrap intervals (evaluation/uncertainty.py)
+  collect.py   the long table (seed means, standard deviations, trained counts, the
+               pixel AUC by defect kind) and each dataset's bootstrap intervals
+               (bounds.py: evaluation/uncertainty.py on histograms.npz and bootstrap.npz)
   claims.py    the numbers behind the paper's claims, per dataset: ``claims.json``
   markdown.py  the tables a reader sees: ``table_auc.md`` (a map in bold where it leads
                by more than its interval; the controls; the published numbers from other
                data in their own section; for an MVTec AD texture category, [MVTec AD]'s
                AE(l2) and AE(SSIM) beside ours with the metrics' definitions)
 
-Writes ``table_auc.csv`` (long: dataset, method, map, label and every metric; no rows for
-a method the run left out), ``table_auc.md`` and ``claims.json``.
+Writes ``table_auc.csv`` (long: dataset, method, map, label, every metric, its ``_sd``
+over seeds, n_seeds, n_trained and the fit_* means, then the intervals' columns, each
+defined in collect.py's docstring: <metric>_lo/_hi for pixel_auroc, aupro_30 and
+image_auroc on every row, <metric>_minus_own (+ _lo/_hi) on the cross rows,
+pixel_auroc_structural / _intensity (+ _lo/_hi); NaN where there is nothing to resample;
+no rows for a method the run left out), ``table_auc.md`` and ``claims.json``.
 """
 from __future__ import annotations
 
@@ -44,8 +49,8 @@ def run(ctx) -> list[Path]:
                                       ctx.out / "claims.json")
     ran = long["n_seeds"].notna()  # a method the run left out has no row here ('not run' in the .md)
     atomic_write_text(csv_path, long[ran].to_csv(index=False, float_format="%.4f"))
-    kinds = {spec: by_kind(ctx, spec) for spec in long["dataset"].unique()}
-    atomic_write_text(md_path, document(ctx, long, bounds, kinds))
+    kinds = {spec: by_kind(long, spec) for spec in long["dataset"].unique()}
+    atomic_write_text(md_path, document(ctx, long, bounds))
     found = claims(long, kinds, bounds)
     atomic_write_text(claims_path, json.dumps(found, indent=2, allow_nan=False) + "\n")
     for spec, d in found["datasets"].items():

@@ -20,9 +20,10 @@ where there is no interval it is null, never true. Per dataset:
   claim_tested                  that, and every l2-AE and SSIM-AE trained: only there is
                                 ssim_beats_l2, true or false, evidence on the claim
 
-and descriptive numbers without a verdict (AUPRO, the cross rows, the per-kind AUCs). The
-summary counts datasets where a claim holds; its mean difference is over the datasets
-whose autoencoders all trained. ``DEFINITIONS``, written into the file, states each field.
+and numbers without a verdict (AUPRO, the cross rows, the per-kind AUCs; their intervals
+are in table_auc.csv and table_auc.md). The summary counts datasets where a claim holds;
+its mean difference is over the datasets whose autoencoders all trained. ``DEFINITIONS``,
+written into the file, states each field.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ HOLDS = ("; false where it does not hold, null where there is no interval "
 
 DEFINITIONS = {
     "pixel_auroc": "per map: mean over the training seeds of the pixel ROC AUC (metrics.csv)",
-    "aupro_30": "per map: seed mean of AUPRO up to FPR 0.3; descriptive (no interval)",
+    "aupro_30": "per map: seed mean of AUPRO up to FPR 0.3; no interval here (table_auc.csv's "
+                "aupro_30_lo/hi, where the evaluation wrote bootstrap.npz)",
     "trained": "per map: models that trained / seeds (evaluation/trainedness.py)",
     "pixel_auroc_interval": "per map: 95 % two-level bootstrap interval of the seed-mean "
                             "pixel AUC (test images and training seeds resampled; "
@@ -68,12 +70,16 @@ DEFINITIONS = {
                              "the dataset cannot test the claim",
     "claim_tested": "control_finds_defects and every seed's l2-AE and SSIM-AE trained: only "
                     "there is ssim_beats_l2, true or false, evidence on the paper's claim",
-    "ssim_minus_l2_aupro": "the same difference in AUPRO; descriptive (no interval)",
+    "ssim_minus_l2_aupro": "the same difference in AUPRO; no interval here (table_auc.md's "
+                           "AUPRO table has each map's)",
     "cross_pixel_auroc": "pixel AUC of each AE scored with the other residual (method/map), "
-                         "seed means; descriptive (no interval)",
+                         "seed means; no interval here (table_auc.csv: pixel_auroc_lo/hi "
+                         "and pixel_auroc_minus_own_lo/hi of its row)",
     "pixel_auroc_structural": "per map: pixel AUC on the defect-free and the structural-defect "
-                              "test images only, first seed (likewise _intensity); with "
-                              "ssim_minus_l2_structural, descriptive (no interval)",
+                              "test images only, mean over seeds of the binned AUC of "
+                              "histograms.npz (likewise _intensity); with "
+                              "ssim_minus_l2_structural, no interval here (table_auc.csv: "
+                              "pixel_auroc_structural_lo/hi; table_auc.md: the difference's)",
     "summary.n_claim_tested": "datasets where claim_tested is true",
     "summary.n_ssim_beats_l2": "datasets where ssim_beats_l2 is true (the lead holds)",
     "summary.n_ssim_best": "datasets where ssim_best is true",

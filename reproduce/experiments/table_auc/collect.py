@@ -1,25 +1,40 @@
 """table_auc, step 1: every dataset's metrics, averaged over training seeds, with intervals.
 
 Reads each evaluation's ``metrics.csv`` (one row per dataset x method x map x seed,
-evaluation/metrics.py) and ``histograms.npz`` (per-seed, per-image pixel counts), and
+evaluation/metrics.py) and its resampling files (bounds.py: ``histograms.npz``, per-seed,
+per-image pixel counts, and ``bootstrap.npz``, per-region counts and image scores), and
 returns one long table: a row per (dataset, method, map), the mean over seeds of every
 metric, its standard deviation, the seed and trained-model counts (evaluation/
-trainedness.py), and the 95 % bootstrap interval of the pixel ROC AUC
-(evaluation/uncertainty.py). The rows are the paper's four maps (methods.MAPS, the
-columns of its results table), then the cross rows (an autoencoder scored with the other
-autoencoder's residual: the maps of methods.py that a method computes but are not its
-own) and the two control detectors of evaluation/reference.py.
+trainedness.py), the 95 % bootstrap intervals, and the pixel ROC AUC by defect kind. The
+rows are the paper's four maps (methods.MAPS, the columns of its results table), then the
+cross rows (an autoencoder scored with the other autoencoder's residual: the maps of
+methods.py that a method computes but are not its own) and the two control detectors of
+evaluation/reference.py. The columns beyond the metrics (``INTERVAL_COLUMNS``; NaN where
+the evaluation has no file to resample, the number then descriptive):
+
+  <metric>_lo, _hi         the 95 % interval of the seed mean, for pixel_auroc, aupro_30
+                           and image_auroc, on every row (bootstrap.npz needed for the
+                           last two)
+  <metric>_minus_own       cross rows only: the row's seed mean minus that of the same
+     (+ _lo, _hi)          model scored with its own residual (l2-AE with the SSIM map
+                           minus l2-AE with the l2 map), with the interval of the
+                           difference (images and seeds paired)
+  pixel_auroc_<kind>       pixel ROC AUC over the defect-free test images and the
+     (+ _lo, _hi)          defective ones of one kind (structural, intensity), mean over
+                           seeds of the binned AUC of histograms.npz, with its interval;
+                           NaN where the dataset names no structural types
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from evaluation.scoring import COLUMNS
 from methods import MAPS, METHODS, cross_maps
+from reproduce.experiments.table_auc.bounds import (KINDS, PAIRS, intervals, kind_means,
+                                                    key, own_map, row, versus)
 
 # the metrics of evaluation/scoring.py the table keeps (all but the percentile threshold)
 METRICS = [c for c in COLUMNS if c != "threshold_p99_9"]
@@ -33,9 +48,12 @@ REFERENCE = {("reference", "knn"): "reference: nearest training patch (kNN)",
              ("reference", "intensity"): "reference: naive intensity"}
 # what a map that knows nothing scores (a random map): AUPRO's is its FPR bound / 2
 CHANCE = {"pixel_auroc": 0.5, "aupro_30": 0.15, "image_auroc": 0.5}
-# the paper's comparisons: each map's pixel AUC minus the l2-AE's
-PAIRS = {"ssim_minus_l2": ("ssim", "l2"), "vae_kl_minus_l2": ("vae_kl", "l2"),
-         "vae_rp_minus_l2": ("vae_rp", "l2")}
+INTERVAL_METRICS = ("pixel_auroc", "aupro_30", "image_auroc")
+INTERVAL_COLUMNS = ([f"{m}_{end}" for m in INTERVAL_METRICS for end in ("lo", "hi")]
+                    + [f"{m}_minus_own{end}" for m in INTERVAL_METRICS
+                       for end in ("", "_lo", "_hi")]
+                    + [f"pixel_auroc_{kind}{end}" for kind in KINDS
+                       for end in ("", "_lo", "_hi")])
 FIT_MEANS = ("fit_r2", "fit_loss_ratio", "fit_nll_gain", "fit_active_units")
 
 
@@ -54,46 +72,11 @@ def _per_seed(df: pd.DataFrame) -> pd.DataFrame:
                 row[f"{metric}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         if "fit_trained" in group and group["fit_trained"].notna().any():
             row["n_trained"] = int(group["fit_trained"].astype(str).str.lower().eq("true").sum())
-            for key in FIT_MEANS:
-                if key in group:
-                    row[key] = float(pd.to_numeric(group[key], errors="coerce").mean())
+            for fit in FIT_MEANS:
+                if fit in group:
+                    row[fit] = float(pd.to_numeric(group[fit], errors="coerce").mean())
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def intervals(folder: Path) -> dict:
-    """95 % bootstrap intervals (evaluation/uncertainty.py) of every map's seed-mean pixel
-    AUC and of the PAIRS differences, from ``<eval>/histograms.npz``: {name: (lo, hi)};
-    {} where the evaluation wrote none. The maps are resampled in the order of MAPS, then
-    the controls (the order fixes each map's random draws); images in the units the
-    file's ``groups`` names, where it has them (evaluation/uncertainty.py)."""
-    from evaluation.uncertainty import bootstrap, interval
-
-    path = folder / "histograms.npz"
-    if not path.exists():
-        return {}
-    wanted = [(m.method, name) for name, m in MAPS.items()] + list(REFERENCE)
-    with np.load(path, allow_pickle=False) as z:
-        counts = {name: z[f"{method}__{name}"] for method, name in wanted
-                  if f"{method}__{name}" in z.files}
-        groups = z["groups"] if "groups" in z.files else None  # images sharing pixels
-    if not counts:
-        return {}
-    samples = bootstrap(counts, groups=groups)
-    out = {name: interval(values) for name, values in samples.items()}
-    for claim, (a, b) in PAIRS.items():
-        if a in samples and b in samples:
-            out[claim] = interval(samples[a] - samples[b])
-    for a in MAPS:  # every ordered pair of main maps, for the bold rule of the tables
-        for b in MAPS:
-            if a != b and a in samples and b in samples:
-                out[versus(a, b)] = interval(samples[a] - samples[b])
-    return out
-
-
-def versus(a: str, b: str) -> str:
-    """The key of the interval of map a's pixel AUC minus map b's in intervals()."""
-    return f"{a} - {b}"
 
 
 def above(box: dict, key: str, level: float = 0.0) -> bool:
@@ -111,12 +94,15 @@ def collect(ctx) -> tuple[pd.DataFrame, dict]:
     bootstrap intervals ({spec: intervals(...)})."""
     rows, columns, bounds = [], list(METRICS), {}
     for spec in ctx.datasets:
-        path = ctx.eval_dir(spec) / "metrics.csv"
-        if not path.exists():
-            ctx.log(f"table_auc: no {path}, dataset {spec} left out")
+        folder = ctx.eval_dir(spec)
+        if not (folder / "metrics.csv").exists():
+            ctx.log(f"table_auc: no {folder / 'metrics.csv'}, dataset {spec} left out")
             continue
-        df = _per_seed(pd.read_csv(path))
-        bounds[spec] = intervals(ctx.eval_dir(spec))
+        df = _per_seed(pd.read_csv(folder / "metrics.csv"))
+        # the structural types only where there is something to split (they may load the data)
+        structural = ctx.structural_types(spec) if (folder / "histograms.npz").exists() else ()
+        bounds[spec] = intervals(folder, structural)
+        kinds = kind_means(folder, structural)
         columns += [c for c in df.columns if c not in KEYS and c not in columns]
         main = [(m.method, name, m.label) for name, m in MAPS.items()]
         extra = [(m, n, CROSS.get((m, n)) or REFERENCE.get((m, n), f"{m} / {n}"))
@@ -124,16 +110,39 @@ def collect(ctx) -> tuple[pd.DataFrame, dict]:
                  if (m, n) not in {(a, b) for a, b, _ in main}]
         for method, name, label in main + extra:
             hit = df[(df["method"] == method) & (df["map"] == name)]
-            row = {"dataset": spec, "method": method, "map": name, "label": label}
+            entry = {"dataset": spec, "method": method, "map": name, "label": label}
             for metric in columns:
-                row[metric] = (float(hit[metric].iloc[0]) if len(hit) and metric in hit
-                               else math.nan)
-            low, high = ((math.nan, math.nan) if (method, name) in CROSS
-                         else bounds[spec].get(name, (math.nan, math.nan)))
-            row["pixel_auroc_lo"], row["pixel_auroc_hi"] = low, high
-            rows.append(row)
-    columns += ["pixel_auroc_lo", "pixel_auroc_hi"]
+                entry[metric] = (float(hit[metric].iloc[0]) if len(hit) and metric in hit
+                                 else math.nan)
+            rows.append(entry)
+        for entry in rows[-len(main + extra):]:
+            entry.update(_interval_columns(entry, rows, bounds[spec], kinds))
+    columns += INTERVAL_COLUMNS
     return pd.DataFrame(rows, columns=[*KEYS, "label", *columns]), bounds
+
+
+def _interval_columns(entry: dict, rows: list, box: dict, kinds: dict) -> dict:
+    """INTERVAL_COLUMNS of one row of the long table (module docstring): ``rows`` the
+    long table so far (for a cross row's own map), ``box`` its dataset's intervals
+    (bounds.intervals), ``kinds`` its pixel AUC by kind (bounds.kind_means)."""
+    nan = (math.nan, math.nan)
+    method, name = entry["method"], entry["map"]
+    out, this = dict.fromkeys(INTERVAL_COLUMNS, math.nan), row(method, name)
+    for metric in INTERVAL_METRICS:
+        out[f"{metric}_lo"], out[f"{metric}_hi"] = box.get(key(metric, this), nan)
+    if (method, name) in CROSS:
+        own = next(r for r in rows if r["dataset"] == entry["dataset"]
+                   and (r["method"], r["map"]) == (method, own_map(method)))
+        for metric in INTERVAL_METRICS:
+            column = f"{metric}_minus_own"
+            out[column] = entry[metric] - own[metric]
+            out[f"{column}_lo"], out[f"{column}_hi"] = box.get(
+                key(metric, versus(this, own_map(method))), nan)
+    for kind, means in kinds.items():
+        metric = f"pixel_auroc_{kind}"
+        out[metric] = means.get(this, math.nan)
+        out[f"{metric}_lo"], out[f"{metric}_hi"] = box.get(key(metric, this), nan)
+    return out
 
 
 def is_cross(long: pd.DataFrame) -> np.ndarray:
@@ -155,37 +164,20 @@ def model_rows(long: pd.DataFrame) -> pd.DataFrame:
                          dtype=bool)]
 
 
+def by_kind(long: pd.DataFrame, spec: str) -> dict:
+    """Pixel ROC AUC of each main map on the structural and on the intensity defects
+    apart, from the long table: {kind: {map: auc}} (rounded; None where missing), each
+    over the defect-free test images plus the defective images of that kind (with masks),
+    the mean over seeds (bounds.kind_means). The paper's claim is about the structural
+    kind. {} where the dataset names no structural types or has no histograms.npz."""
+    rows = main_rows(long[long["dataset"] == spec])
+    out = {}
+    for kind in KINDS:
+        column = f"pixel_auroc_{kind}"
+        if column in rows and rows[column].notna().any():
+            out[kind] = {name: _num(value) for name, value in zip(rows["map"], rows[column])}
+    return out
+
+
 def _num(value):
     return round(float(value), 4) if value is not None and math.isfinite(value) else None
-
-
-def by_kind(ctx, spec) -> dict:
-    """Pixel ROC AUC of each map on the structural and on the intensity defects apart:
-    {kind: {map: auc}}, each over the defect-free test images plus the defective images
-    of that kind (with masks). The paper's claim is about the structural kind. {} where
-    the dataset names no structural types or has no maps.npz."""
-    from errors import InputError
-    from evaluation.metrics import pixel_auroc
-
-    path = ctx.eval_dir(spec) / "maps.npz"
-    structural = set(ctx.structural_types(spec)) if path.exists() else set()
-    if not structural:
-        return {}
-    out = {}
-    with np.load(path, allow_pickle=False) as z:
-        types = [str(t) for t in z["defect_types"]]
-        labels, has_mask = np.asarray(z["labels"]), z["has_mask"].astype(bool)
-        for kind in ("structural", "intensity"):
-            chosen = np.array([lab == 1 and (t in structural) == (kind == "structural")
-                               for t, lab in zip(types, labels)], dtype=bool)
-            keep = has_mask & (chosen | (labels == 0))
-            if not (chosen & has_mask).any():
-                continue
-            aucs = {}
-            for name in MAPS:
-                try:
-                    aucs[name] = _num(pixel_auroc(z[name], z["masks"], keep)) if name in z else None
-                except InputError:
-                    aucs[name] = None
-            out[kind] = aucs
-    return out

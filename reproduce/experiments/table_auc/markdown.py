@@ -18,8 +18,9 @@ import pandas as pd
 
 from methods import MAPS, METHODS
 from reproduce import published
-from reproduce.experiments.table_auc.collect import (CHANCE, CROSS, REFERENCE, above, is_cross,
-                                                     main_rows, model_rows, versus)
+from reproduce.experiments.table_auc.collect import (CHANCE, CROSS, KINDS, REFERENCE, above,
+                                                     is_cross, key, main_rows, model_rows,
+                                                     versus)
 
 PIXEL_METRICS = [("pixel_auroc", "pixel ROC AUC"), ("aupro_30", "AUPRO (FPR <= 0.3)")]
 SEGMENT_METRICS = [("image_auroc", "image ROC AUC"), ("iou", "IoU at val. threshold"),
@@ -27,16 +28,19 @@ SEGMENT_METRICS = [("image_auroc", "image ROC AUC"), ("iou", "IoU at val. thresh
 
 INTRO = ("Pixel-level metrics pooled over all test images with masks (the paper's "
          "protocol: every pixel one sample). Each cell: the mean over the training seeds "
-         "± their standard deviation; for the pixel ROC AUC also [the 95 % interval of "
-         "that mean, resampling test images and seeds] (evaluation/uncertainty.py); "
+         "± their standard deviation; for the pixel ROC AUC, AUPRO and image ROC AUC also "
+         "[the 95 % interval of that mean, resampling test images and seeds] "
+         "(evaluation/uncertainty.py); 'descriptive (no interval)' where the evaluation "
+         "kept nothing to resample (AUPRO and image ROC AUC need its bootstrap.npz): such a "
+         "number describes this test set and is not a finding; "
          "'(k/n trained)' where not every seed's model learned more than a constant "
          "output (evaluation/trainedness.py): its numbers measure an untrained model. "
-         "Bold: the map that leads its dataset's pixel ROC AUC by more than the "
-         "uncertainty (the 95 % interval of its difference from the second-best map lies "
-         "above 0, its own interval above chance, and all its models trained). The other "
-         "metrics have no interval over test images, so nothing in them is bold. Chance: "
-         "0.5 for pixel and image ROC AUC, 0.15 for AUPRO. "
-         "Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).")
+         "Bold: the map that leads its dataset's row by more than the uncertainty (the 95 % "
+         "interval of its difference from the second-best map lies above 0, its own "
+         "interval above chance, and all its models trained). IoU and F1 have no interval, "
+         "so nothing in them is bold. Chance: 0.5 for pixel and image ROC AUC, 0.15 for "
+         "AUPRO. Source: `<eval>/metrics.csv` of each dataset (evaluation/metrics.py).")
+DESCRIPTIVE = "descriptive (no interval)"
 SEGMENT_INTRO = ("Image ROC AUC: an image's score is the maximum of its smoothed map. IoU and F1: "
                  "segmentation `map > threshold`, the threshold chosen on defect-free validation "
                  "images only. 'F1 oracle' picks the threshold on the test set: an upper bound, "
@@ -58,12 +62,22 @@ def cell(row, metric: str) -> str:
     sd = row.get(f"{metric}_sd", math.nan)
     if isinstance(sd, float) and math.isfinite(sd):
         text += f" ± {sd:.3f}"
-    if metric == "pixel_auroc" and math.isfinite(row.get("pixel_auroc_lo", math.nan)):
-        text += f" [{row['pixel_auroc_lo']:.2f}, {row['pixel_auroc_hi']:.2f}]"
+    text += bracket(row, metric)
     trained, seeds = row.get("n_trained", math.nan), row.get("n_seeds", math.nan)
     if isinstance(trained, (int, float)) and math.isfinite(trained) and trained < seeds:
         text += f" ({int(trained)}/{int(seeds)} trained)" if trained else " (not trained)"
     return text
+
+
+def bracket(row, metric: str) -> str:
+    """' [lo, hi]', the 95 % interval of ``metric`` in the row, where it has one; for a
+    metric that could have one (CHANCE's) and a value, ' descriptive (no interval)'."""
+    low = row.get(f"{metric}_lo", math.nan)
+    if isinstance(low, float) and math.isfinite(low):
+        return f" [{low:.2f}, {row[f'{metric}_hi']:.2f}]"
+    value = row.get(metric, math.nan)
+    has_value = isinstance(value, float) and math.isfinite(value)
+    return f" {DESCRIPTIVE}" if metric in CHANCE and has_value else ""
 
 
 def wide(long: pd.DataFrame, metric: str, title: str, bounds: dict | None = None) -> str:
@@ -83,11 +97,11 @@ def wide(long: pd.DataFrame, metric: str, title: str, bounds: dict | None = None
 
 def leader(rows: list[dict], metric: str, box: dict) -> str | None:
     """The map that leads a dataset's row by more than the uncertainty, else None. Only the
-    pixel ROC AUC has an interval over test images and seeds, so only it can have a
-    leader: the best map, whose difference from the second best has a 95 % interval
-    (collect.intervals) above 0, whose own interval lies above chance, and whose models
-    all trained."""
-    if metric != "pixel_auroc":
+    metrics with an interval over test images and seeds (CHANCE's: pixel and image ROC
+    AUC, AUPRO) can have a leader: the best map, whose difference from the second best
+    has a 95 % interval (bounds.intervals) above 0, whose own interval lies above chance,
+    and whose models all trained."""
+    if metric not in CHANCE:
         return None
     ranked = sorted(((r[metric], m, r) for m, r in zip(MAPS, rows) if math.isfinite(r[metric])),
                     key=lambda t: t[0], reverse=True)
@@ -96,8 +110,9 @@ def leader(rows: list[dict], metric: str, box: dict) -> str | None:
     (_, best, row), (_, second, _) = ranked[:2]
     trained = row.get("n_trained", math.nan) == row.get("n_seeds", math.nan) or \
         not math.isfinite(row.get("n_trained", math.nan))
-    above_chance = row.get("pixel_auroc_lo", math.nan) > CHANCE[metric]
-    return best if above(box, versus(best, second)) and above_chance and trained else None
+    above_chance = row.get(f"{metric}_lo", math.nan) > CHANCE[metric]
+    ahead = above(box, key(metric, versus(best, second)))
+    return best if ahead and above_chance and trained else None
 
 
 def trainedness_md(long: pd.DataFrame) -> list[str]:
@@ -128,30 +143,52 @@ def trainedness_md(long: pd.DataFrame) -> list[str]:
     return md + [""]
 
 
-def auc_aupro_rows(rows: pd.DataFrame, columns: dict, auc) -> list[str]:
+def auc_aupro_rows(rows: pd.DataFrame, columns: dict) -> list[str]:
     """A Markdown table: a row per dataset, a column per (method, map) of ``columns``
-    (header: its label), each cell 'pixel AUC / AUPRO' with the AUC written by ``auc``."""
+    (header: its label), each cell 'pixel AUC / AUPRO' as :func:`cell` writes them."""
     md = ["| dataset | " + " | ".join(columns.values()) + " |",
           "|---" + "|---:" * len(columns) + "|"]
     for spec, group in rows.groupby("dataset", sort=False):
         cells = []
         for method, name in columns:
             hit = group[(group["method"] == method) & (group["map"] == name)]
-            cells.append(f"{auc(hit.iloc[0].to_dict())} / {fmt(float(hit['aupro_30'].iloc[0]))}"
-                         if len(hit) else "n/a")
+            row = hit.iloc[0].to_dict() if len(hit) else None
+            cells.append(f"{cell(row, 'pixel_auroc')} / {cell(row, 'aupro_30')}"
+                         if row else "n/a")
         md.append(f"| {spec} | " + " | ".join(cells) + " |")
     return md
 
 
+def difference(row, column: str) -> str:
+    """A difference of the row (signed, 3 decimals) with its interval or 'descriptive'."""
+    value = row.get(column, math.nan)
+    if not (isinstance(value, float) and math.isfinite(value)):
+        return "n/a"
+    low = row.get(f"{column}_lo", math.nan)
+    return f"{value:+.3f}" + (f" [{low:+.2f}, {row[f'{column}_hi']:+.2f}]"
+                              if math.isfinite(low) else f" {DESCRIPTIVE}")
+
+
 def cross_md(long: pd.DataFrame) -> list[str]:
-    """Each autoencoder scored with the other residual: loss or residual?"""
+    """Each autoencoder scored with the other residual: loss or residual? Each with its
+    difference from the same model scored with its own residual."""
     cross = long[is_cross(long)]
     if not len(cross):
         return []
-    return ["## Loss or residual? Each autoencoder scored with the other residual", "",
-            "Pixel ROC AUC / AUPRO. With the main table: the l2-AE and SSIM-AE columns "
-            "there are each model with its own residual.", "",
-            *auc_aupro_rows(cross, CROSS, lambda row: fmt(row["pixel_auroc"])), ""]
+    metrics = [("pixel_auroc", "pixel ROC AUC"), ("aupro_30", "AUPRO"),
+               ("image_auroc", "image ROC AUC")]
+    md = ["## Loss or residual? Each autoencoder scored with the other residual", "",
+          "Each model scored with the other residual, and minus the same model scored with "
+          "its own (the l2-AE and SSIM-AE columns of the main tables): a difference whose "
+          "95 % interval excludes 0 says the residual, not the training loss, made the "
+          "difference (the interval pairs the test images and the training seeds).", "",
+          "| dataset | row | " + " | ".join(f"{t} | minus own residual" for _, t in metrics)
+          + " |", "|---|---" + "|---:|---:" * len(metrics) + "|"]
+    for _, r in cross.iterrows():
+        row = r.to_dict()
+        cells = [f"{cell(row, m)} | {difference(row, f'{m}_minus_own')}" for m, _ in metrics]
+        md.append(f"| {row['dataset']} | {row['label']} | " + " | ".join(cells) + " |")
+    return md + [""]
 
 
 def reference_md(long: pd.DataFrame) -> list[str]:
@@ -164,28 +201,42 @@ def reference_md(long: pd.DataFrame) -> list[str]:
           "The nearest-training-patch distance is the upper reference: where it is not "
           "above chance, the dataset does not test the paper's claim; where it succeeds "
           "and an autoencoder does not, the autoencoder is the weak part. The naive "
-          "intensity detector is the lower reference. Pixel ROC AUC [95 % interval over "
-          "test images] / AUPRO.", "",
-          *auc_aupro_rows(ref, REFERENCE, lambda row: cell(row, "pixel_auroc"))]
+          "intensity detector is the lower reference. Pixel ROC AUC / AUPRO, each [95 % "
+          "interval over test images].", "",
+          *auc_aupro_rows(ref, REFERENCE)]
     return md + [""]
 
 
-def kinds_md(kinds: dict) -> list[str]:
-    """The pixel ROC AUC by defect kind (collect.by_kind), first seed, no interval."""
-    if not any(kinds.values()):
+def kinds_md(long: pd.DataFrame, bounds: dict) -> list[str]:
+    """The pixel ROC AUC by defect kind (collect.by_kind), seed means with intervals, and
+    the SSIM map's minus the l2 map's with the interval of the difference."""
+    rows = main_rows(long)
+    kinds = [k for k in KINDS
+             if f"pixel_auroc_{k}" in rows and rows[f"pixel_auroc_{k}"].notna().any()]
+    if not kinds:
         return []
     labels = [m.label for m in MAPS.values()]
     md = ["## Pixel ROC AUC by defect kind", "",
           "Each over the defect-free test images plus the defective ones of one kind: "
           "structural defects change the texture's structure but hardly its grey "
           "values (the paper's case against per-pixel residuals); intensity defects "
-          "change grey values. Computed from maps.npz with evaluation/metrics.py.", "",
-          "| dataset | defects | " + " | ".join(labels) + " |",
-          "|---|---" + "|---:" * len(labels) + "|"]
-    for spec, per_kind in kinds.items():
-        for kind, aucs in per_kind.items():
-            cells = [fmt(aucs.get(m)) for m in MAPS]  # first seed, no interval: no bold
-            md.append(f"| {spec} | {kind} | " + " | ".join(cells) + " |")
+          "change grey values. Mean over the training seeds [95 % interval, the test "
+          "images and seeds resampled], from every seed's histograms.npz.", "",
+          "| dataset | defects | " + " | ".join(labels) + " | SSIM-AE minus l2-AE |",
+          "|---|---" + "|---:" * (len(labels) + 1) + "|"]
+    for spec, group in rows.groupby("dataset", sort=False):
+        for kind in kinds:
+            column = f"pixel_auroc_{kind}"
+            if group[column].isna().all():
+                continue
+            by_map = {r["map"]: r.to_dict() for _, r in group.iterrows()}
+            cells = [fmt(by_map[m][column]) + bracket(by_map[m], column) for m in MAPS]
+            lead = dict(zip(("lo", "hi"), (bounds.get(spec) or {}).get(
+                key(column, versus("ssim", "l2")), (math.nan, math.nan))))
+            diff = {"d": by_map["ssim"][column] - by_map["l2"][column],
+                    "d_lo": lead["lo"], "d_hi": lead["hi"]}
+            md.append(f"| {spec} | {kind} | " + " | ".join(cells)
+                      + f" | {difference(diff, 'd')} |")
     return md + [""]
 
 
@@ -216,13 +267,13 @@ def test_set_md(ctx) -> list[str]:
     return md + [""]
 
 
-def document(ctx, long: pd.DataFrame, bounds: dict, kinds: dict) -> str:
+def document(ctx, long: pd.DataFrame, bounds: dict) -> str:
     """The whole of table_auc.md."""
     md = ["# Results: anomaly maps x datasets", "", INTRO, "",
           *[wide(long, m, t, bounds) for m, t in PIXEL_METRICS],
           "## Image-level detection and segmentation at the validation threshold", "",
           SEGMENT_INTRO, "", *[wide(long, m, t, bounds) for m, t in SEGMENT_METRICS]]
-    md += cross_md(long) + trainedness_md(long) + reference_md(long) + kinds_md(kinds)
+    md += cross_md(long) + trainedness_md(long) + reference_md(long) + kinds_md(long, bounds)
     md += test_set_md(ctx)
     md += mvtec_beside_ours(ctx, long)
     md.append(published.markdown())

@@ -9,7 +9,9 @@ in its docstring:
                     it), with scikit-learn, scipy and numpy: pixel and image ROC AUC, its
                     own AUPRO, IoU and F1 at the stored threshold; 2b. the histograms'
                     pixel counts from the masks
-  histograms.py  2a. every seed's pixel ROC AUC from histograms.npz; the 95 % intervals
+  histograms.py  2a. every seed's pixel ROC AUC from histograms.npz; 2c, 2d. its image
+                    ROC AUC and AUPRO from bootstrap.npz; the pixel AUC by defect kind;
+                    the 95 % intervals
   table.py       3. table_auc.csv from metrics.csv and the intervals
   claims.py      4. claims.json's numbers, its booleans by their stated rules, its summary
   readme.py      5. every README.md number against the one artefact value its ref
@@ -20,7 +22,7 @@ Its independence lies in what it recomputes with its own code: it never imports
 evaluation/metrics.py or reproduce/experiments/table_auc/, and recomputes every AUROC
 from the maps or the histograms with scikit-learn and numpy, and AUPRO with its own
 implementation. The bootstrap intervals it does not re-implement: they come from
-evaluation/uncertainty.py's ``bootstrap``, run on the committed histograms, since a
+evaluation/uncertainty.py's ``resample``, run on the committed histograms, since a
 second resampling loop could only copy the first one's draw order (histograms.py).
 inputs.py reads the evaluation folders; report.py is the report, written to
 ``verify.md`` (each check: values compared, largest deviation, tolerance, each mismatch

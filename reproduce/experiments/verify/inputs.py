@@ -36,8 +36,8 @@ class Evaluation:
     metrics: pd.DataFrame
     info: dict
     seeds: list
-    kinds: dict = field(default_factory=dict)        # map -> maps.by_kind(...)
-    intervals: dict = field(default_factory=dict)    # histograms.bootstrap_intervals(...)
+    kinds: dict = field(default_factory=dict)        # histograms.py: {kind: seed-mean AUC} by row
+    intervals: dict = field(default_factory=dict)    # histograms.resampled_intervals(...)
 
     def rel(self, file: str) -> str:
         return f"eval/{self.name}/{file}"

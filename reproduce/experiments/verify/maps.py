@@ -15,7 +15,8 @@ the stored validation threshold. Against metrics.csv, which keeps 7 significant 
 tolerance 1e-6. None of it imports evaluation/metrics.py.
 
 Also (check 2b) the first seed's per-image pixel counts of ``histograms.npz`` against the
-masks (exact), and the per-defect-kind pixel AUCs that check 4 compares with claims.json.
+masks (exact). The per-defect-kind pixel AUCs are every seed's, from histograms.npz
+(histograms.py).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from reproduce.experiments.verify.inputs import MAIN, STORED, Evaluation
+from reproduce.experiments.verify.inputs import STORED, Evaluation
 from reproduce.experiments.verify.report import MAP_TOL, Check, Report
 
 MAX_FPR = 0.3
@@ -87,22 +88,6 @@ def map_metrics(scores, masks, has_mask, labels, threshold=None) -> dict:
     return out
 
 
-def by_kind(scores, masks, has_mask, labels, types, structural) -> dict:
-    """Pixel ROC AUC over the defect-free test images plus the defective ones of one kind
-    (structural or not), {kind: auc}; a kind without defective images with masks is absent,
-    one with only one class of pixels None."""
-    out = {}
-    for kind in ("structural", "intensity"):
-        chosen = (labels == 1) & (np.isin(types, list(structural)) == (kind == "structural"))
-        keep = has_mask & (chosen | (labels == 0))
-        if not (chosen & has_mask).any():
-            continue
-        m = masks[keep]
-        out[kind] = (roc_auc_score(m.ravel(), scores[keep].ravel())
-                     if m.any() and (~m).any() else None)
-    return out
-
-
 def _map_check(report: Report, metric: str) -> Check:
     metric = "iou" if metric == "f1" else metric
     return report.check(f"maps_{metric}", MAP_CHECKS[metric],
@@ -132,12 +117,11 @@ def check_maps(ev: Evaluation, report: Report) -> None:
     if not path.exists():
         report.not_checked.append(
             f"{ev.name}: no maps.npz (not committed): pixel ROC AUC checked only from "
-            "histograms.npz; AUPRO, image ROC AUC, IoU, F1 and the per-kind numbers not recomputed")
+            "histograms.npz; AUPRO, image ROC AUC, IoU and F1 not recomputed from maps")
         return
-    structural = ev.info.get("structural_types")
     with np.load(path, allow_pickle=False) as z:
         masks, has_mask = z["masks"].astype(bool), z["has_mask"].astype(bool)
-        labels, types = np.asarray(z["labels"]), np.asarray(z["defect_types"]).astype(str)
+        labels = np.asarray(z["labels"])
         for key, (method, name) in STORED.items():
             row = ev.row(method, name, ev.seeds[0])
             if key not in z.files or row is None:
@@ -146,14 +130,6 @@ def check_maps(ev: Evaluation, report: Report) -> None:
             scores = z[key]
             threshold = z[f"threshold_{key}"] if f"threshold_{key}" in z.files else None
             _check_one_map(ev, report, key, row, scores, (masks, has_mask, labels), threshold)
-            if key in MAIN and structural:  # no structural types named: no split by kind
-                ev.kinds[key] = by_kind(scores, masks, has_mask, labels, types, structural)
-        if structural is None:
-            report.not_checked.append(f"{ev.name}: run.json records no structural_types: "
-                                      "the per-kind numbers of claims.json not recomputed")
-        elif not structural:
-            report.notes.append(f"{ev.name}: names no structural defect types, so claims.json "
-                                "is expected to hold no per-kind numbers for it")
         _check_counts(ev, z, report)
 
 
