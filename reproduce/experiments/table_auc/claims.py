@@ -15,7 +15,7 @@ where there is no interval it is null, never true. Per dataset:
   vae_*_not_better_than_l2      the interval's upper end is at most VAE_MARGIN (likewise)
   ssim_best                     the SSIM map's lead over each other map evaluated
                                 holds (ssim_lead_interval: each lead's interval)
-  control_finds_defects         the nearest-training-patch control's interval lies above
+  control_finds_defects         the nearest-patch control's interval lies above
                                 chance: the defects can be told from the training texture
   claim_tested                  that, and every l2-AE and SSIM-AE trained: only there is
                                 ssim_beats_l2, true or false, evidence on the claim
@@ -64,7 +64,7 @@ DEFINITIONS = {
     "ssim_best": "true where every interval of ssim_lead_interval lies above 0 and every "
                  "seed's model of these maps and of the SSIM-AE trained" + HOLDS,
     "reference": "the controls (evaluation/reference.py): pixel AUC and its interval; knn: "
-                 "nearest training patch, intensity: naive intensity",
+                 "the nearest-patch control, intensity: the intensity control",
     "control_finds_defects": "the knn control's interval lies above chance (0.5): the "
                              "defects can be told from the training texture. Where false, "
                              "the dataset cannot test the claim",

@@ -44,8 +44,8 @@ KEYS = ("dataset", "method", "map")
 CROSS = {(method, name): f"{METHODS[method].label} scored with the {MAPS[name].short} residual"
          for method, name in cross_maps()}
 # the controls of evaluation/reference.py: rows of metrics.csv with method "reference"
-REFERENCE = {("reference", "knn"): "reference: nearest training patch (kNN)",
-             ("reference", "intensity"): "reference: naive intensity"}
+REFERENCE = {("reference", "knn"): "nearest-patch control",
+             ("reference", "intensity"): "intensity control"}
 # what a map that knows nothing scores (a random map): AUPRO's is its FPR bound / 2
 CHANCE = {"pixel_auroc": 0.5, "aupro_30": 0.15, "image_auroc": 0.5}
 INTERVAL_METRICS = ("pixel_auroc", "aupro_30", "image_auroc")

@@ -198,10 +198,10 @@ def reference_md(long: pd.DataFrame) -> list[str]:
         return []
     md = ["## Controls: can this dataset's defects be found at all?", "",
           "Two detectors that learn nothing by gradient descent (evaluation/reference.py). "
-          "The nearest-training-patch distance is the upper reference: where it is not "
+          "The nearest-patch control is the upper reference: where it is not "
           "above chance, the dataset does not test the paper's claim; where it succeeds "
-          "and an autoencoder does not, the autoencoder is the weak part. The naive "
-          "intensity detector is the lower reference. Pixel ROC AUC / AUPRO, each [95 % "
+          "and an autoencoder does not, the autoencoder is the weak part. The "
+          "intensity control is the lower reference. Pixel ROC AUC / AUPRO, each [95 % "
           "interval over test images].", "",
           *auc_aupro_rows(ref, REFERENCE)]
     return md + [""]
