@@ -114,8 +114,12 @@ def test_claims_count_only_what_holds():
     d = _claims(ssim_l2=(0.05, 0.2), vae=(-0.1, 0.03))["datasets"]["d"]
     assert d["vae_rp_not_better_than_l2"] is False
     # a control at chance: the dataset cannot test the claim
-    d = _claims(ssim_l2=(0.05, 0.2), knn=(0.45, 0.6))["datasets"]["d"]
+    untested = _claims(ssim_l2=(0.05, 0.2), knn=(0.45, 0.6))
+    d = untested["datasets"]["d"]
     assert d["control_finds_defects"] is False and d["claim_tested"] is False
+    # ... its lead holds but the claim does not: counted apart
+    assert untested["summary"]["n_ssim_beats_l2"] == 1 and untested["summary"]["n_claim_holds"] == 0
+    assert held["summary"]["n_claim_holds"] == 1
     # no intervals: nothing holds, and nothing is called false either
     none = _claims()
     d = none["datasets"]["d"]

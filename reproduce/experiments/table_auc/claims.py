@@ -81,7 +81,10 @@ DEFINITIONS = {
                               "ssim_minus_l2_structural, no interval here (table_auc.csv: "
                               "pixel_auroc_structural_lo/hi; table_auc.md: the difference's)",
     "summary.n_claim_tested": "datasets where claim_tested is true",
-    "summary.n_ssim_beats_l2": "datasets where ssim_beats_l2 is true (the lead holds)",
+    "summary.n_ssim_beats_l2": "datasets where ssim_beats_l2 is true (the lead holds), whether "
+                               "or not the dataset tests the claim",
+    "summary.n_claim_holds": "datasets where claim_tested and ssim_beats_l2 are both true: the "
+                             "paper's claim holds there",
     "summary.n_ssim_best": "datasets where ssim_best is true",
     "summary.n_vae_kl_not_better_than_l2": "datasets where vae_kl_not_better_than_l2 is "
                                            "true (likewise vae_rp)",
@@ -173,6 +176,8 @@ def _summary(datasets: dict, long: pd.DataFrame) -> dict:
     return {"n_datasets": len(datasets),
             "n_claim_tested": count("claim_tested"),
             "n_ssim_beats_l2": count("ssim_beats_l2"),
+            "n_claim_holds": sum(d.get("claim_tested") is True and d.get("ssim_beats_l2") is True
+                                 for d in datasets.values()),
             "n_ssim_best": count("ssim_best"),
             "n_vae_kl_not_better_than_l2": count("vae_kl_not_better_than_l2"),
             "n_vae_rp_not_better_than_l2": count("vae_rp_not_better_than_l2"),

@@ -94,6 +94,8 @@ def expected_summary(datasets: dict, evaluations: dict) -> dict:
 
     return {"n_datasets": len(datasets), "n_claim_tested": count("claim_tested"),
             "n_ssim_beats_l2": count("ssim_beats_l2"), "n_ssim_best": count("ssim_best"),
+            "n_claim_holds": sum(d.get("claim_tested") is True and d.get("ssim_beats_l2") is True
+                                 for d in datasets.values()),
             "n_vae_kl_not_better_than_l2": count("vae_kl_not_better_than_l2"),
             "n_vae_rp_not_better_than_l2": count("vae_rp_not_better_than_l2"),
             "models_trained": f"{trained}/{seeds}" if seeds else None,
