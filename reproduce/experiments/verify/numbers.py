@@ -67,10 +67,7 @@ class Ref:
 def parse_ref(body: str, column: int = 0, end: int = 0) -> Ref:
     """The parts of a ref's body (the text between ``ref`` and ``-->``)."""
     head, colon, tail = body.partition(":")  # the first colon ends the selector
-    try:
-        head_tokens = shlex.split(head)
-    except ValueError as e:
-        raise InputError(f"ref '{body.strip()}': {e}")
+    head_tokens = _tokens(head, body)
     if not head_tokens:
         raise InputError(f"ref '{body.strip()}': no source (a file, paper, code or none)")
     if head_tokens[0] == "none":
@@ -79,13 +76,18 @@ def parse_ref(body: str, column: int = 0, end: int = 0) -> Ref:
         return Ref(body.strip(), column, end, "none", [], [tail.strip()])
     if not colon:
         raise InputError(f"ref '{body.strip()}': no colon before the fields")
-    try:
-        fields = shlex.split(tail)
-    except ValueError as e:
-        raise InputError(f"ref '{body.strip()}': {e}")
+    fields = _tokens(tail, body)
     if not fields:
         raise InputError(f"ref '{body.strip()}': no fields after the colon")
     return Ref(body.strip(), column, end, head_tokens[0], head_tokens[1:], fields)
+
+
+def _tokens(text: str, body: str) -> list[str]:
+    """``text`` split as a shell would (quotes group); a bad quote is the ref's error."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise InputError(f"ref '{body.strip()}': {e}")
 
 
 def _blank(text: str, pattern: re.Pattern) -> str:
