@@ -152,3 +152,40 @@ def test_sweep_stops_at_its_time_budget(tmp_path):
     assert table["updates"].iloc[0] == curves["updates"].iloc[-1] > 1
     info = json.loads((tmp_path / "sweep" / "run.json").read_text())
     assert info["configurations"][0]["dtype_policy"] == "mixed_bfloat16"
+
+
+def _part(root, spec, updates, complete):
+    """A dataset folder of the study as a run leaves it (rows of the l2-AE's two maps)."""
+    from reproduce.experiments.budget.measure import ROW_COLUMNS
+    folder = root / spec
+    folder.mkdir(parents=True)
+    rows = [{c: 0.5 for c in ROW_COLUMNS} | {"dataset": spec, "method": "l2_ae", "map": m,
+                                              "updates": u, "patches": 32 * u, "fit_trained": True,
+                                              "model_key": "k"}
+            for u in updates for m in ("l2", "ssim")]
+    pd.DataFrame(rows).to_csv(folder / "checkpoints.csv", index=False)
+    pd.DataFrame({"method": "l2_ae", "updates": list(updates), "val_loss": 1.0}).to_csv(
+        folder / "curves.csv", index=False)
+    if complete:
+        (folder / "run.json").write_text(json.dumps({"checkpoints": list(updates),
+                                                     "git_commit": "abc", "host": {"cpu": "X"}}))
+
+
+def test_parts_of_the_study_are_assembled(tmp_path):
+    """A study run one dataset at a time: the last run's figure, table and run.json cover
+    every dataset folder present, in the default run's order, incomplete ones flagged."""
+    from reproduce.experiments.budget import report
+    _part(tmp_path, "nanofibres", (640, 1280), complete=True)  # an earlier session's part
+    _part(tmp_path, "fabric1", (640,), complete=False)  # this run's, still running
+    (tmp_path / "notes").mkdir()  # a folder that is not a part
+    assert report.shown(tmp_path, ["fabric1"]) == ["fabric1", "nanofibres"]
+    files = report.write(tmp_path, report.shown(tmp_path, ["fabric1"]))
+    assert all(f.exists() for f in files)
+    table = pd.read_csv(tmp_path / "table_budget.csv")
+    assert list(table["dataset"]) == ["fabric1", "nanofibres", "nanofibres"]
+    md = (tmp_path / "table_budget.md").read_text()
+    assert "## fabric1 (incomplete" in md and "## nanofibres\n" in md
+    parts = report.parts(tmp_path, ["fabric1"])
+    assert parts["nanofibres"]["complete"] and parts["nanofibres"]["git_commit"] == "abc"
+    assert parts["nanofibres"]["checkpoints_measured"] == [640, 1280]
+    assert not parts["fabric1"]["complete"] and "git_commit" not in parts["fabric1"]

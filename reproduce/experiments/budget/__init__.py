@@ -18,24 +18,32 @@ Written into ``<out>/budget/``, each file by a rename:
                              as each checkpoint finishes
   <dataset>/curves.csv       every model's per-epoch training and validation loss
   <dataset>/run.json         written when all the dataset's checkpoints are done: the folder
-                             is complete (commit it then)
+                             is complete (commit it then); its commit, machine and seconds
   fig_budget.png, table_budget.md/.csv   report.py; redrawn after each dataset
-  run.json                   the study: checkpoints, datasets (complete or not), seconds
+  run.json                   the study: this run's datasets, checkpoints and seconds, and
+                             ``parts``: every dataset folder the figure and table show
+
+Each dataset's folder is a part of the study: the figure, the table and ``parts`` cover
+every dataset folder under ``<out>/budget/`` with checkpoints, not only this run's. So the
+study can run one dataset at a time (``--datasets X``), in several sessions or on several
+machines, and the last run assembles the parts; ``parts`` says, for each, its checkpoints,
+whether it is complete, and the commit, machine and training seconds its own run.json
+records. Folders another run left incomplete are shown and flagged as such.
 
 An interrupted study, run again with the same command, resumes: checkpoints already in
 checkpoints.csv (of the same model key) are not recomputed, and each model continues from
 its last saved checkpoint in the model cache (trainee.py; a fresh machine retrains from
 update 0, passing the checkpoints already measured without measuring them again). Work
-since the last finished checkpoint is lost.
+since the last finished checkpoint is lost. A longer ``--checkpoints`` list extends a
+finished dataset from its last checkpoint.
 
-Cost, from results/benchmark.md (2-core AMD EPYC with AVX-512; patches per second of the
-l2-AE / SSIM-AE / VAE: 522 / 319 / 443 in bf16, 338 / 245 / 318 in float32, measured at
-batch 128): one dataset at batch 32 to 10,240 updates trains 3 x 327,680 patches, 40
-minutes in bf16 (56 in float32); to 15,625 updates 3 x 500,000 patches, 61 minutes (85).
-The validation loss adds a forward pass of 256 patches per epoch of 32 updates (about
-8 %), and each checkpoint its maps (about 1.3 s per 512 x 512 image for the three
-methods: fabric1's 40 test and validation images about a minute). About 70 minutes per
-dataset to 15,625 in bf16, 48 to 10,240; the four default datasets 4.7 or 3.2 hours.
+Cost, measured (2-core AMD EPYC Zen 5 with AVX-512, bf16, batch 32; nanofibres from 2,560
+to 5,120 updates, results/budget/nanofibres): 504 s for the l2-AE, 806 s for the SSIM-AE,
+358 s for the VAE, plus 20-40 s per checkpoint for the maps; about 11 minutes per 1,000
+updates for the three models of one dataset: 28 minutes to 2,560, 56 to 5,120, 1.9 hours
+to 10,240 and 2.9 to 15,625. (Batch 32 passes far fewer patches per second than the batch
+128 of results/benchmark.md.) A GPU or the ``--datasets`` split over sessions is how the
+long end is reached.
 """
 from __future__ import annotations
 
@@ -88,14 +96,14 @@ def study(ctx, checkpoints, methods) -> list[Path]:
             complete[spec] = one_dataset(ctx, spec, checkpoints, methods, root / folder_name(spec),
                                          progress)
             seconds[spec] = round(time.time() - t, 1)
-            files = report.write(root, ctx.datasets)
+            files = report.write(root, report.shown(root, ctx.datasets))
     finally:
         training.set_precision("float32")
     info = {"experiment": "budget", "datasets": list(ctx.datasets), "methods": list(methods),
             "checkpoints": list(checkpoints), "training_seed": ctx.profile["seeds"][0],
             "complete": complete, "seconds": seconds, "profile": ctx.profile,
             "reference_budgets": {label: n for n, _, label in report.reference_budgets()},
-            **provenance()}
+            "parts": report.parts(root, ctx.datasets), **provenance()}
     atomic_write_text(root / "run.json", json.dumps(info, indent=2, default=str))
     return [root / "run.json", *files]
 

@@ -14,6 +14,7 @@ trained), pixel ROC AUC with its interval, AUPRO up to FPR 0.3, image AUROC.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -40,6 +41,40 @@ def reference_budgets() -> list[tuple[int, str, str]]:
         p = profiles.get(name)
         updates = math.ceil(p["epochs"] * p["patches_per_epoch"] / p["batch_size"])
         out.append((updates, short, f"{short}: {updates:,} updates at batch {p['batch_size']}"))
+    return out
+
+
+def shown(root: Path, specs) -> list[str]:
+    """The datasets the figure and table show: ``specs`` (this run's) and every other
+    dataset folder under ``root`` with checkpoints (an earlier run's part), in the order
+    of the default datasets, then by name."""
+    from textures import DEFAULT_RUN
+    names = {folder_name(s): s for s in specs}
+    for folder in sorted(Path(root).glob("*/checkpoints.csv")):
+        names.setdefault(folder.parent.name, folder.parent.name)
+    order = {folder_name(s): i for i, s in enumerate(DEFAULT_RUN)}
+    return [names[n] for n in sorted(names, key=lambda n: (order.get(n, len(order)), n))]
+
+
+def parts(root: Path, specs) -> dict:
+    """For each dataset shown: the checkpoints measured, whether its folder is complete
+    (its run.json exists), and the commit, machine and training seconds of that run.json."""
+    out = {}
+    for spec in shown(root, specs):
+        folder = Path(root) / folder_name(spec)
+        try:
+            done = sorted(int(u) for u in pd.read_csv(folder / "checkpoints.csv")["updates"].unique())
+        except (OSError, ValueError, KeyError):
+            continue
+        part = {"folder": folder.name, "checkpoints_measured": done, "complete": False}
+        try:
+            info = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError):
+            out[spec] = part
+            continue
+        out[spec] = {**part, "complete": True, "checkpoints": info.get("checkpoints"),
+                     "git_commit": info.get("git_commit"), "host": info.get("host"),
+                     "train_seconds": info.get("train_seconds")}
     return out
 
 
@@ -76,12 +111,13 @@ def write(root: Path, specs) -> list[Path]:
     table = pd.concat([own_rows(rows) for rows, _ in found.values()])
     table = table[[c for c in TABLE_COLUMNS if c in table]]
     atomic_write_text(root / "table_budget.csv", table.to_csv(index=False, float_format="%.5g"))
-    atomic_write_text(root / "table_budget.md", markdown(table))
-    figure(found, root / "fig_budget.png")
+    unfinished = [s for s in found if not (root / folder_name(s) / "run.json").exists()]
+    atomic_write_text(root / "table_budget.md", markdown(table, unfinished))
+    figure(found, root / "fig_budget.png", unfinished)
     return [root / "fig_budget.png", root / "table_budget.md", root / "table_budget.csv"]
 
 
-def markdown(table: pd.DataFrame) -> str:
+def markdown(table: pd.DataFrame, unfinished=()) -> str:
     lines = ["# Budget study: the models at each checkpoint", "",
              "Written by `python -m reproduce all --only budget` (reproduce/experiments/budget/). "
              "Training seed 0, one model per method trained on through the checkpoints. "
@@ -90,7 +126,8 @@ def markdown(table: pd.DataFrame) -> str:
              "patch (evaluation/trainedness.py); pixel AUROC with its 95 % interval over the "
              "test images (bootstrap); AUPRO up to FPR 0.3.", ""]
     for spec, rows in table.groupby("dataset", sort=False):
-        lines += [f"## {spec}", "", "| map | updates | patches | val. loss | loss ratio / NLL gain "
+        note = " (incomplete: a run is still adding checkpoints)" if spec in unfinished else ""
+        lines += [f"## {spec}{note}", "", "| map | updates | patches | val. loss | loss ratio / NLL gain "
                   "| R^2 | trained | pixel AUROC [95 %] | AUPRO |", "|---|" + "---:|" * 8]
         for r in rows.itertuples():
             gain = r.fit_nll_gain if METHODS[r.method].fit_columns[0] == "nll_gain" else r.fit_loss_ratio
@@ -102,7 +139,7 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def figure(found: dict, path: Path) -> None:
+def figure(found: dict, path: Path, unfinished=()) -> None:
     from matplotlib.lines import Line2D
     plt = pyplot()
     methods = [m for m in METHODS if any((rows["method"] == m).any() for rows, _ in found.values())]
@@ -113,6 +150,9 @@ def figure(found: dict, path: Path) -> None:
     for column, (spec, (rows, curves)) in enumerate(found.items()):
         for row, method in enumerate(methods):
             _loss_panel(grid[row, column], spec, method, rows, curves)
+        if spec in unfinished:
+            grid[0, column].annotate("incomplete", (0.02, 1.18), xycoords="axes fraction",
+                                     fontsize=6.5, color="firebrick")
         _auroc_panel(grid[-1, column], spec, rows)
         for ax in grid[:, column]:
             for (updates, _, _), ls in zip(budgets, (":", "-.")):
