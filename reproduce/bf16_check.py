@@ -146,15 +146,38 @@ def run(out: Path, datasets, profile_name: str | None = None, log=print) -> dict
         profile = run["profile"]
         if profile_name and profile["name"] != profile_name:
             raise InputError(f"the run in {out} used profile {profile['name']!r}, not {profile_name!r}")
+        if stale(run, spec, profile):
+            raise InputError(f"the default run of {spec} in {out / 'eval'} was trained by other "
+                             f"model code or settings than this checkout's: run ./run_all.sh "
+                             f"--out {out} again first")
         other = OTHER[profile["precision"]]
         folder = companion_root(out, other) / "eval" / folder_name(spec)
-        if not (folder / "run.json").exists():
+        companion = dict(profile, precision=other)
+        done = (folder / "run.json").exists()
+        if done and stale(json.loads((folder / "run.json").read_text()), spec, companion):
+            log(f"bf16-check: the {other} companion in {folder} was trained by other model code "
+                "or settings: made again")
+            done = False
+        if not done:
             log(f"bf16-check: the {other} companion of {spec} (every method and seed)")
-            evaluate(spec, run["methods"], dict(profile, precision=other), folder, log=log)
+            evaluate(spec, run["methods"], companion, folder, log=log)
     result = {**summarise(out, datasets), **provenance()}
     atomic_write_text(out / "bf16_check.json", json.dumps(result, indent=2, default=str))
     atomic_write_text(out / "bf16_check.md", markdown(result))
     return result
+
+
+def stale(run: dict, spec: str, profile: dict) -> bool:
+    """True where an evaluation's models (its run.json ``models``: ``method/seedN`` ->
+    cache folder) are not those this checkout trains with ``profile`` (reproduce/cache.py:
+    the folder name carries the model key, which hashes the model code and settings)."""
+    from reproduce.cache import model_dir
+    for tag, path in run.get("models", {}).items():
+        method, seed = tag.split("/seed")
+        expected = model_dir(spec, int(seed), method, profile, data_seed=profile["seeds"][0])
+        if Path(path).name != expected.name:
+            return True
+    return False
 
 
 def markdown(r: dict) -> str:

@@ -143,3 +143,17 @@ def test_the_precision_command_end_to_end_at_smoke_scale(tmp_path, monkeypatch):
     assert row["pixel_auroc_hist_diff"] == pytest.approx(row["pixel_auroc_diff"], abs=0.01)  # binning
     assert "## nanofibres" in (out / "bf16_check.md").read_text()
     assert len(list((tmp_path / "cache" / "models").iterdir())) == 2  # precision is in the key
+
+
+def test_a_stale_evaluation_is_recognised(tmp_path):
+    """The companion (or the default run) counts only if its models are the ones this
+    checkout trains: the model key in each folder name hashes the code and settings."""
+    from reproduce import cache
+    profile = {**profiles.get("cpu"), "precision": "float32"}
+    current = {f"{m}/seed{s}": str(tmp_path / cache.model_dir("fabric1", s, m, profile, data_seed=0).name)
+               for m in ("l2_ae", "ssim_ae") for s in profile["seeds"]}
+    assert not bf16_check.stale({"models": current}, "fabric1", profile)
+    assert bf16_check.stale({"models": current}, "fabric1", {**profile, "epochs": 21})
+    assert bf16_check.stale({"models": current}, "fabric1", {**profile, "precision": "bf16"})
+    old = dict(current, **{"l2_ae/seed1": "/cache/models/l2_ae-fabric1-000000000000"})
+    assert bf16_check.stale({"models": old}, "fabric1", profile)
