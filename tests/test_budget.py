@@ -189,3 +189,16 @@ def test_parts_of_the_study_are_assembled(tmp_path):
     assert parts["nanofibres"]["complete"] and parts["nanofibres"]["git_commit"] == "abc"
     assert parts["nanofibres"]["checkpoints_measured"] == [640, 1280]
     assert not parts["fabric1"]["complete"] and "git_commit" not in parts["fabric1"]
+
+
+def test_validation_loss_change_between_checkpoints():
+    """The rule 'flattened' reads: relative change since the model's previous checkpoint,
+    per dataset and map, negative where the loss fell (a negative ELBO too)."""
+    from reproduce.experiments.budget import report
+    table = pd.DataFrame({"dataset": ["a"] * 3 + ["b"] * 2, "map": ["l2"] * 3 + ["vae_rp"] * 2,
+                          "updates": [640, 1280, 2560, 640, 1280],
+                          "val_loss": [100.0, 50.0, 48.0, -1000.0, -1100.0]})
+    change = report.with_change(table)["val_loss_change"].to_numpy()
+    assert np.isnan(change[0]) and np.isnan(change[3])
+    np.testing.assert_allclose(change[[1, 2, 4]], [-0.5, -0.04, -0.1])
+    assert report._change(-0.04).endswith("(flat)") and not report._change(-0.1).endswith("(flat)")

@@ -27,7 +27,9 @@ from reproduce import profiles
 from reproduce.context import folder_name
 from reproduce.plotting import pyplot, save_figure
 
-TABLE_COLUMNS = ("dataset", "method", "map", "updates", "patches", "val_loss", "fit_loss_ratio",
+FLAT = -0.05  # a validation curve has flattened where doubling the updates lowered it by under 5 %
+TABLE_COLUMNS = ("dataset", "method", "map", "updates", "patches", "val_loss", "val_loss_change",
+                 "fit_loss_ratio",
                  "fit_nll_gain", "fit_r2", "fit_trained", "pixel_auroc", "pixel_auroc_low",
                  "pixel_auroc_high", "aupro_30", "image_auroc")
 
@@ -103,12 +105,23 @@ def own_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return own.sort_values(["map", "updates"], key=lambda s: s.map(order) if s.name == "map" else s)
 
 
+def with_change(table: pd.DataFrame) -> pd.DataFrame:
+    """``val_loss_change``: the validation loss's change since the model's previous
+    checkpoint, relative to its size ((new - old) / |old|: negative where it fell, for the
+    VAE's negative ELBO too); NaN at the first. Where the checkpoints double, a change
+    above ``FLAT`` says the curve has flattened (the rule the report applies)."""
+    table = table.copy()
+    previous = table.groupby(["dataset", "map"], sort=False)["val_loss"].shift(1)
+    table["val_loss_change"] = (table["val_loss"] - previous) / previous.abs()
+    return table
+
+
 def write(root: Path, specs) -> list[Path]:
     """Figure and table of the datasets of ``specs`` that have checkpoints; [] if none."""
     found = read(root, specs)
     if not found:
         return []
-    table = pd.concat([own_rows(rows) for rows, _ in found.values()])
+    table = with_change(pd.concat([own_rows(rows) for rows, _ in found.values()]))
     table = table[[c for c in TABLE_COLUMNS if c in table]]
     atomic_write_text(root / "table_budget.csv", table.to_csv(index=False, float_format="%.5g"))
     unfinished = [s for s in found if not (root / folder_name(s) / "run.json").exists()]
@@ -123,20 +136,27 @@ def markdown(table: pd.DataFrame, unfinished=()) -> str:
              "Training seed 0, one model per method trained on through the checkpoints. "
              "Validation loss: the training loss on the fixed validation patches; loss ratio "
              "(autoencoders) and NLL gain (VAE, nats per pixel): against the best constant "
-             "patch (evaluation/trainedness.py); pixel AUROC with its 95 % interval over the "
+             "patch (evaluation/trainedness.py); change: the validation loss's relative change "
+             "since the previous checkpoint, '(flat)' where it fell by less than 5 % (or rose); pixel AUROC with its 95 % interval over the "
              "test images (bootstrap); AUPRO up to FPR 0.3.", ""]
     for spec, rows in table.groupby("dataset", sort=False):
         note = " (incomplete: a run is still adding checkpoints)" if spec in unfinished else ""
-        lines += [f"## {spec}{note}", "", "| map | updates | patches | val. loss | loss ratio / NLL gain "
-                  "| R^2 | trained | pixel AUROC [95 %] | AUPRO |", "|---|" + "---:|" * 8]
+        lines += [f"## {spec}{note}", "", "| map | updates | patches | val. loss | change | loss ratio / NLL gain "
+                  "| R^2 | trained | pixel AUROC [95 %] | AUPRO |", "|---|" + "---:|" * 9]
         for r in rows.itertuples():
             gain = r.fit_nll_gain if METHODS[r.method].fit_columns[0] == "nll_gain" else r.fit_loss_ratio
             lines.append(f"| {MAPS[r.map].label} | {r.updates:,} | {r.patches:,} | {r.val_loss:.4g} "
-                         f"| {gain:.3f} | {r.fit_r2:.3f} | {'yes' if r.fit_trained else 'NO'} "
+                         f"| {_change(r.val_loss_change)} | {gain:.3f} | {r.fit_r2:.3f} | {'yes' if r.fit_trained else 'NO'} "
                          f"| {r.pixel_auroc:.3f} [{r.pixel_auroc_low:.3f}, {r.pixel_auroc_high:.3f}] "
                          f"| {r.aupro_30:.3f} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _change(x: float) -> str:
+    if not np.isfinite(x):
+        return ""
+    return f"{100 * x:+.0f} %" + (" (flat)" if x > FLAT else "")
 
 
 def figure(found: dict, path: Path, unfinished=()) -> None:
