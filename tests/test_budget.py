@@ -78,6 +78,8 @@ def test_budget_resumes_and_continues_training(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(rows[rows["updates"] == C1].reset_index(drop=True), first,
                                   check_dtype=False)  # the same rows, not measured again
     assert (rows["pixel_auroc_low"] <= rows["pixel_auroc_high"]).all()
+    from reproduce.experiments.budget.report import read_histograms
+    assert len(read_histograms(folder)) == 4  # l2 and ssim maps at both checkpoints, kept on resume
     curves = pd.read_csv(folder / "curves.csv")
     assert list(curves["updates"]) == [2, 4, 5] and curves["val_loss"].notna().all()
     for path in files:
@@ -202,3 +204,31 @@ def test_validation_loss_change_between_checkpoints():
     assert np.isnan(change[0]) and np.isnan(change[3])
     np.testing.assert_allclose(change[[1, 2, 4]], [-0.5, -0.04, -0.1])
     assert report._change(-0.04).endswith("(flat)") and not report._change(-0.1).endswith("(flat)")
+
+
+def test_paired_lead_from_recorded_histograms(tmp_path):
+    """The SSIM-AE - l2-AE row: the rows' AUC difference with a paired interval drawn from
+    the per-image histograms; a map against an identical copy gives exactly [0, 0], a
+    map whose defect pixels sit higher leads with an interval above 0, and a checkpoint
+    without histograms (an older run's) has no row."""
+    from reproduce.experiments.budget import report
+    from reproduce.experiments.budget.measure import hist_key
+    rng = np.random.default_rng(0)
+    k, bins = 8, 16
+    low = np.zeros((k, 2, bins), np.int64)
+    low[:, 0] = rng.multinomial(500, np.ones(bins) / bins, size=k)
+    low[:, 1] = rng.multinomial(50, np.ones(bins) / bins, size=k)
+    high = low.copy()
+    high[:, 1] = np.roll(low[:, 1], 6, axis=-1)
+    high[:, 1, :6] = 0
+    rows = pd.DataFrame([{"method": m, "map": n, "updates": u, "pixel_auroc": a, "model_key": m}
+                         for u in (640, 1280) for m, n, a in (("l2_ae", "l2", 0.5), ("ssim_ae", "ssim", 0.8))])
+    report.write_histograms(tmp_path, {hist_key("l2_ae", "l2", 640): low, hist_key("ssim_ae", "ssim", 640): high},
+                            np.arange(k) // 2)
+    (row,) = report.lead(tmp_path, rows)
+    assert row["updates"] == 640 and row["ssim_minus_l2"] == pytest.approx(0.3)
+    assert 0 < row["low"] <= row["high"]
+    report.write_histograms(tmp_path, {hist_key("l2_ae", "l2", 640): low, hist_key("ssim_ae", "ssim", 640): low},
+                            np.arange(k) // 2)
+    (row,) = report.lead(tmp_path, rows)
+    assert (row["low"], row["high"]) == (0.0, 0.0)

@@ -53,6 +53,7 @@ REGISTRY = {experiment.name: experiment for experiment in (
     Experiment("budget", NOTHING, ("budget/*/checkpoints.csv", "budget/*/curves.csv",
                                    "budget/*/run.json", "budget/fig_budget.png",
                                    "budget/table_budget.md", "budget/table_budget.csv",
+                                   "budget/table_budget_lead.csv", "budget/*/histograms.npz",
                                    "budget/run.json"), in_full_run=False),
     Experiment("table_auc", EVALUATIONS, ("table_auc.csv", "table_auc.md", "claims.json")),
     Experiment("fig_roc", EVALUATIONS, ("fig_roc.png",)),

@@ -17,6 +17,9 @@ Written into ``<out>/budget/``, each file by a rename:
   <dataset>/checkpoints.csv  one row per method x map x checkpoint (measure.py), rewritten
                              as each checkpoint finishes
   <dataset>/curves.csv       every model's per-epoch training and validation loss
+  <dataset>/histograms.npz   each map's per-image pixel histograms at each checkpoint
+                             (measure.py ``hist_key``) and the test images' bootstrap
+                             ``groups``: the paired SSIM-AE - l2-AE difference (report.py)
   <dataset>/run.json         written when all the dataset's checkpoints are done: the folder
                              is complete (commit it then); its commit, machine and seconds
   fig_budget.png, table_budget.md/.csv   report.py; redrawn after each dataset
@@ -116,6 +119,7 @@ def one_dataset(ctx, spec, checkpoints, methods, folder: Path, progress) -> bool
     import textures
     import training
     from reproduce.experiments.budget.measure import ROW_COLUMNS, measure
+    from reproduce.experiments.budget.report import read_histograms, write_histograms
     from reproduce.experiments.budget.trainee import Trainee
     from reproduce.provenance import provenance
 
@@ -128,6 +132,8 @@ def one_dataset(ctx, spec, checkpoints, methods, folder: Path, progress) -> bool
     (folder / "run.json").unlink(missing_ok=True)  # not complete until every checkpoint is
     rows = _finished_rows(ctx, folder / "checkpoints.csv", {t.folder.name for t in trainees.values()})
     done = {(r["method"], int(r["updates"])) for r in rows}
+    keys = {t.folder.name for t in trainees.values()}
+    histograms = {k: v for k, v in read_histograms(folder).items() if k.split("__")[0] in keys}
     for method in methods:
         for c in checkpoints:
             if (method, c) in done:
@@ -140,8 +146,9 @@ def one_dataset(ctx, spec, checkpoints, methods, folder: Path, progress) -> bool
             started = trainee.model is None or trainee.updates > c  # built (and traced) anew
             before = _bring_to(trainee, c, checkpoints, ctx.log)
             trained_s = time.time() - t
-            new = measure(trainee, ds, val, profile)
+            new = measure(trainee, ds, val, profile, histograms)
             rows += new
+            write_histograms(folder, histograms, ds.groups)
             _write_table(folder / "checkpoints.csv", rows, ROW_COLUMNS)
             _write_curves(folder / "curves.csv", trainees)
             progress.finished(spec, method, c, c - before, trained_s, time.time() - t - trained_s,

@@ -39,9 +39,11 @@ ROW_COLUMNS = ("dataset", "method", "map", "updates", "patches", "val_loss", *CO
                "measure_seconds", "model_key")
 
 
-def measure(trainee, ds, val_patches, profile: dict) -> list[dict]:
+def measure(trainee, ds, val_patches, profile: dict, histograms: dict | None = None) -> list[dict]:
     """The rows of one checkpoint: ``trainee`` (trainee.py) at its current updates, on
-    the evaluated dataset ``ds`` (test and validation images), judged on ``val_patches``."""
+    the evaluated dataset ``ds`` (test and validation images), judged on ``val_patches``.
+    Each map's per-image pixel histograms (K, 2, bins) go into ``histograms`` where given,
+    under ``hist_key``: what a paired difference of two maps needs (report.py ``lead``)."""
     t = time.time()
     model, method = trainee.model, trainee.method
     fit = trainedness(model, method, val_patches)
@@ -50,6 +52,8 @@ def measure(trainee, ds, val_patches, profile: dict) -> list[dict]:
     rows = []
     for name, scored in score_maps(stacked, ds, profile):
         low, high = interval(bootstrap({name: scored["histograms"][None]}, groups=ds.groups)[name])
+        if histograms is not None:
+            histograms[hist_key(trainee.folder.name, name, trainee.updates)] = scored["histograms"]
         rows.append({"dataset": ds.spec, "method": method, "map": name,
                      "updates": trainee.updates,
                      "patches": trainee.updates * profile["batch_size"],
@@ -61,3 +65,8 @@ def measure(trainee, ds, val_patches, profile: dict) -> list[dict]:
     for row in rows:
         row["measure_seconds"] = seconds
     return rows
+
+
+def hist_key(model_key: str, name: str, updates: int) -> str:
+    """The name of one map's histograms at one checkpoint in <dataset>/histograms.npz."""
+    return f"{model_key}__{name}__{int(updates)}"

@@ -80,6 +80,52 @@ def parts(root: Path, specs) -> dict:
     return out
 
 
+def read_histograms(folder: Path) -> dict:
+    """<folder>/histograms.npz as {hist_key: (K, 2, bins)} (``groups`` left out); {} if none."""
+    try:
+        with np.load(Path(folder) / "histograms.npz") as z:
+            return {k: z[k] for k in z.files if k != "groups"}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_histograms(folder: Path, histograms: dict, groups) -> None:
+    import io
+    from files import atomic_write_bytes
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, groups=np.asarray(groups), **histograms)
+    atomic_write_bytes(Path(folder) / "histograms.npz", buffer.getvalue())
+
+
+LEAD = (("ssim_ae", "ssim"), ("l2_ae", "l2"))  # the paper's claim: SSIM-AE's map minus l2-AE's
+
+
+def lead(folder: Path, rows: pd.DataFrame) -> list[dict]:
+    """The SSIM-AE's pixel ROC AUC minus the l2-AE's at each checkpoint where both maps'
+    histograms were recorded, with the 95 % paired interval (evaluation/uncertainty.py
+    ``bootstrap``: the test images, or their groups, drawn once for both maps)."""
+    from evaluation.uncertainty import bootstrap, interval
+    from reproduce.experiments.budget.measure import hist_key
+    try:
+        with np.load(Path(folder) / "histograms.npz") as z:
+            stored, groups = {k: z[k] for k in z.files}, z["groups"]
+    except (OSError, ValueError, KeyError):
+        return []
+    model = {m: rows.loc[rows["method"] == m, "model_key"] for m, _ in LEAD}
+    out = []
+    for updates in sorted(rows["updates"].unique()):
+        keys = [hist_key(model[m].iloc[0], name, updates) if len(model[m]) else None for m, name in LEAD]
+        if not all(k in stored for k in keys):
+            continue
+        a, b = (stored[k] for k in keys)
+        samples = bootstrap({"a": a[None], "b": b[None]}, groups=groups)
+        low, high = interval(samples["a"] - samples["b"])
+        at = rows[rows["updates"] == updates].set_index(["method", "map"])["pixel_auroc"]
+        diff = float(at[LEAD[0]] - at[LEAD[1]])  # the rows' exact AUCs (histograms are binned)
+        out.append({"updates": int(updates), "ssim_minus_l2": diff, "low": low, "high": high})
+    return out
+
+
 def read(root: Path, specs) -> dict:
     """{spec: (checkpoints table, curves table)} of every dataset with checkpoints written."""
     found = {}
@@ -124,13 +170,18 @@ def write(root: Path, specs) -> list[Path]:
     table = with_change(pd.concat([own_rows(rows) for rows, _ in found.values()]))
     table = table[[c for c in TABLE_COLUMNS if c in table]]
     atomic_write_text(root / "table_budget.csv", table.to_csv(index=False, float_format="%.5g"))
+    leads = pd.DataFrame([{"dataset": spec, **row} for spec, (rows, _) in found.items()
+                          for row in lead(root / folder_name(spec), rows)],
+                         columns=["dataset", "updates", "ssim_minus_l2", "low", "high"])
+    atomic_write_text(root / "table_budget_lead.csv", leads.to_csv(index=False, float_format="%.5g"))
     unfinished = [s for s in found if not (root / folder_name(s) / "run.json").exists()]
-    atomic_write_text(root / "table_budget.md", markdown(table, unfinished))
+    atomic_write_text(root / "table_budget.md", markdown(table, unfinished, leads))
     figure(found, root / "fig_budget.png", unfinished)
-    return [root / "fig_budget.png", root / "table_budget.md", root / "table_budget.csv"]
+    return [root / "fig_budget.png", root / "table_budget.md", root / "table_budget.csv",
+            root / "table_budget_lead.csv"]
 
 
-def markdown(table: pd.DataFrame, unfinished=()) -> str:
+def markdown(table: pd.DataFrame, unfinished=(), leads=None) -> str:
     lines = ["# Budget study: the models at each checkpoint", "",
              "Written by `python -m reproduce all --only budget` (reproduce/experiments/budget/). "
              "Training seed 0, one model per method trained on through the checkpoints. "
@@ -150,6 +201,14 @@ def markdown(table: pd.DataFrame, unfinished=()) -> str:
                          f"| {r.pixel_auroc:.3f} [{r.pixel_auroc_low:.3f}, {r.pixel_auroc_high:.3f}] "
                          f"| {r.aupro_30:.3f} |")
         lines.append("")
+        mine = leads[leads["dataset"] == spec] if leads is not None else []
+        if len(mine):
+            lines += ["SSIM-AE - l2-AE, pixel ROC AUC with its paired 95 % interval (checkpoints "
+                      "with per-image histograms recorded):", "",
+                      "| updates | SSIM-AE - l2-AE [95 %] |", "|---:|---:|"]
+            lines += [f"| {r.updates:,} | {r.ssim_minus_l2:+.3f} [{r.low:+.3f}, {r.high:+.3f}] |"
+                      for r in mine.itertuples()]
+            lines.append("")
     return "\n".join(lines)
 
 
