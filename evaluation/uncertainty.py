@@ -122,6 +122,14 @@ def _members(groups, k):
     return [np.flatnonzero(index == g) for g in range(len(names))]
 
 
+def paired_difference(a, b, groups=None):
+    """Seed-mean AUC of ``a`` minus that of ``b`` ((S, K, 2, bins) each, the same K test
+    images) and its 95 % interval from ``bootstrap``, which draws the images (or their
+    ``groups``) once for both maps and the seeds of each apart."""
+    samples = bootstrap({"a": a, "b": b}, groups=groups)
+    return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples["a"] - samples["b"])
+
+
 def interval(samples, level=0.95):
     """The central percentile interval of bootstrap samples, (low, high), NaNs ignored."""
     tail = 100 * (1 - level) / 2

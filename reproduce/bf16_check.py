@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from errors import InputError
-from evaluation.uncertainty import bootstrap, interval, seed_mean_auroc
+from evaluation.uncertainty import paired_difference
 from files import atomic_write_text
 from methods import MAPS, own_maps
 from reproduce.context import folder_name
@@ -60,14 +60,6 @@ def _read(folder: Path):
                 if f"{m.method}__{name}" in z.files}
         groups = z["groups"] if "groups" in z.files else None  # evaluation/uncertainty.py
     return metrics, hist, json.loads((folder / "run.json").read_text()), groups
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, groups=None):
-    """Seed-mean AUC of ``a`` minus that of ``b`` ((S, K, 2, bins) each, the same K test
-    images) and its 95 % bootstrap interval: evaluation/uncertainty.py's bootstrap, which
-    draws the images (or their ``groups``) once for both and the seeds of each run apart."""
-    samples = bootstrap({"a": a, "b": b}, groups=groups)
-    return seed_mean_auroc(a) - seed_mean_auroc(b), interval(samples["a"] - samples["b"])
 
 
 def _mean_se(values: pd.Series):

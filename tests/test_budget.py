@@ -79,7 +79,7 @@ def test_budget_resumes_and_continues_training(tmp_path, monkeypatch):
                                   check_dtype=False)  # the same rows, not measured again
     assert (rows["pixel_auroc_low"] <= rows["pixel_auroc_high"]).all()
     from reproduce.experiments.budget.report import read_histograms
-    assert len(read_histograms(folder)) == 4  # l2 and ssim maps at both checkpoints, kept on resume
+    assert len(read_histograms(folder)[0]) == 4  # l2 and ssim maps at both checkpoints, kept on resume
     curves = pd.read_csv(folder / "curves.csv")
     assert list(curves["updates"]) == [2, 4, 5] and curves["val_loss"].notna().all()
     for path in files:

@@ -130,10 +130,10 @@ def one_dataset(ctx, spec, checkpoints, methods, folder: Path, progress) -> bool
     val = training.validation_patches(full.val, profile["patch_size"])
     trainees = {m: Trainee(m, full, val, profile, seed=profile["seeds"][0]) for m in methods}
     (folder / "run.json").unlink(missing_ok=True)  # not complete until every checkpoint is
-    rows = _finished_rows(ctx, folder / "checkpoints.csv", {t.folder.name for t in trainees.values()})
-    done = {(r["method"], int(r["updates"])) for r in rows}
     keys = {t.folder.name for t in trainees.values()}
-    histograms = {k: v for k, v in read_histograms(folder).items() if k.split("__")[0] in keys}
+    rows = _finished_rows(ctx, folder / "checkpoints.csv", keys)
+    done = {(r["method"], int(r["updates"])) for r in rows}
+    histograms = {k: v for k, v in read_histograms(folder)[0].items() if k.split("__")[0] in keys}
     for method in methods:
         for c in checkpoints:
             if (method, c) in done:

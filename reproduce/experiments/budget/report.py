@@ -80,13 +80,14 @@ def parts(root: Path, specs) -> dict:
     return out
 
 
-def read_histograms(folder: Path) -> dict:
-    """<folder>/histograms.npz as {hist_key: (K, 2, bins)} (``groups`` left out); {} if none."""
+def read_histograms(folder: Path):
+    """<folder>/histograms.npz as ({hist_key: (K, 2, bins)}, the test images' ``groups``);
+    ({}, None) if there is none."""
     try:
         with np.load(Path(folder) / "histograms.npz") as z:
-            return {k: z[k] for k in z.files if k != "groups"}
-    except (OSError, ValueError):
-        return {}
+            return {k: z[k] for k in z.files if k != "groups"}, z["groups"]
+    except (OSError, ValueError, KeyError):
+        return {}, None
 
 
 def write_histograms(folder: Path, histograms: dict, groups) -> None:
@@ -104,13 +105,9 @@ def lead(folder: Path, rows: pd.DataFrame) -> list[dict]:
     """The SSIM-AE's pixel ROC AUC minus the l2-AE's at each checkpoint where both maps'
     histograms were recorded, with the 95 % paired interval (evaluation/uncertainty.py
     ``bootstrap``: the test images, or their groups, drawn once for both maps)."""
-    from evaluation.uncertainty import bootstrap, interval
+    from evaluation.uncertainty import paired_difference
     from reproduce.experiments.budget.measure import hist_key
-    try:
-        with np.load(Path(folder) / "histograms.npz") as z:
-            stored, groups = {k: z[k] for k in z.files}, z["groups"]
-    except (OSError, ValueError, KeyError):
-        return []
+    stored, groups = read_histograms(folder)
     model = {m: rows.loc[rows["method"] == m, "model_key"] for m, _ in LEAD}
     out = []
     for updates in sorted(rows["updates"].unique()):
@@ -118,8 +115,7 @@ def lead(folder: Path, rows: pd.DataFrame) -> list[dict]:
         if not all(k in stored for k in keys):
             continue
         a, b = (stored[k] for k in keys)
-        samples = bootstrap({"a": a[None], "b": b[None]}, groups=groups)
-        low, high = interval(samples["a"] - samples["b"])
+        _, (low, high) = paired_difference(a[None], b[None], groups)  # one seed
         at = rows[rows["updates"] == updates].set_index(["method", "map"])["pixel_auroc"]
         diff = float(at[LEAD[0]] - at[LEAD[1]])  # the rows' exact AUCs (histograms are binned)
         out.append({"updates": int(updates), "ssim_minus_l2": diff, "low": low, "high": high})
