@@ -64,6 +64,7 @@ def test_budget_resumes_and_continues_training(tmp_path, monkeypatch):
     real = measure_module.measure
     monkeypatch.setattr(measure_module, "measure",
                         lambda trainee, *a: measured.append(trainee.updates) or real(trainee, *a))
+    monkeypatch.setattr(budget, "PROGRESS_EVERY", 2)  # one epoch: segments train in pieces
     messages, out = [], tmp_path / "out"
     budget.study(_ctx(out, messages), (C1,), ("l2_ae",))  # "interrupted" after checkpoint 1
     folder = out / "budget" / "fabric1"
@@ -72,6 +73,7 @@ def test_budget_resumes_and_continues_training(tmp_path, monkeypatch):
     files = budget.study(_ctx(out, messages), (C1, C2), ("l2_ae",))  # run again, to checkpoint 2
     assert measured == [C1, C2]  # checkpoint 1 not measured again
     assert any(f"resumes at {C1}" in m for m in messages)
+    assert any(f"at 4 of {C2} updates" in m for m in messages)  # a piece of the segment C1 -> C2
     rows = pd.read_csv(folder / "checkpoints.csv")
     assert list(rows.columns) == list(measure_module.ROW_COLUMNS)
     assert sorted(rows["updates"].unique()) == [C1, C2] and set(rows["map"]) == {"l2", "ssim"}
@@ -88,7 +90,7 @@ def test_budget_resumes_and_continues_training(tmp_path, monkeypatch):
     assert set(table["map"]) == {"l2"} and list(table["updates"]) == [C1, C2]
 
     # the contract itself: the weights at checkpoint 2, restored from the resumed run's state,
-    # equal one uninterrupted fit from update 0 to C2
+    # (trained in pieces, PROGRESS_EVERY) equal one uninterrupted fit from update 0 to C2
     profile = _profile()
     ds = textures.load("fabric1", seed=0, small=True)
     val = training.validation_patches(ds.val, profile["patch_size"])
