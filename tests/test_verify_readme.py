@@ -73,6 +73,7 @@ def test_rounding_at_the_printed_precision(tmp_path, printed, passes):
     ("table_auc.csv dataset=fabric1 method=l2_ae: aupro",
      "table_auc.csv has no column 'aupro'"),
     ("claims.json datasets.fabric9: ssim_minus_l2", "no 'fabric9' at 'datasets'"),
+    ("run.json stats.spec=c: share", "no 'spec=c' at 'stats'; a list of 2"),
     ("budget/table_budget.csv dataset=fabric1: pixel_auroc",
      "budget/table_budget.csv does not exist in"),
     ("table_auc.csv dataset=fabric1 method=l2_ae: pixel_auroc pixel_auroc_lo",
@@ -100,12 +101,13 @@ def test_a_none_ref_is_listed_not_passed_silently(tmp_path):
 def test_json_lists_paper_code_percent_and_arithmetic(tmp_path):
     report = check(tmp_path, (
         "640 updates<!-- ref run.json profile: {epochs}*{patches_per_epoch}/{batch_size} -->"
-        " of 83 %<!-- ref run.json stats.spec=a: share% -->, the paper's 0.688 / 0.966"
+        " of 83 %<!-- ref run.json stats.spec=a: share% --> (41 %<!-- ref run.json: "
+        "stats.spec=b.share% -->), the paper's 0.688 / 0.966"
         "<!-- ref paper HEADLINE: l2-AE SSIM-AE -->, 1,000 replicates<!-- ref code "
         "evaluation/uncertainty.py: REPLICATES -->, 0.9<!-- ref code "
         "evaluation/trainedness.py: MAX_LOSS_RATIO -->.\n"))
     assert mismatches(report) == []
-    assert report.checks["readme"].compared == 6
+    assert report.checks["readme"].compared == 7
 
 
 def test_numbers_that_are_not_results():

@@ -15,7 +15,8 @@ number written in it (``"3/3"``: two). Sources:
 
 A path is keys joined by dots (``datasets.fabric1.pixel_auroc.l2``); a key that itself holds
 a dot is matched whole. In a list, a segment is an index (``0``, ``-1``) or ``key=value``
-pairs joined by commas, which must pick exactly one element (``method=l2_ae,precision=bf16``);
+pairs joined by commas, which must pick exactly one element (``method=l2_ae,precision=bf16``;
+the path may go on after it: ``datasets.spec=nanofibres.kinds``);
 in a string, an index picks one of the numbers written in it (``models_trained.1``: 36 of
 "31/36").
 A field ending in ``%`` is its value times 100. A field holding ``{path}`` is arithmetic
@@ -133,7 +134,9 @@ def _step(node, key: str):
     wanted = dict(pair.split("=", 1) for pair in key.split(","))
     hits = [e for e in node if isinstance(e, dict)
             and all(str(e.get(k)) == v for k, v in wanted.items())]
-    if len(hits) != 1:
+    if not hits:  # perhaps a shorter key: 'spec=a.share' is 'spec=a', then 'share'
+        return False, None
+    if len(hits) > 1:
         raise SourceError(f"'{key}' picks {len(hits)} elements of a list of {len(node)}, "
                           "not one")
     return True, hits[0]
