@@ -44,13 +44,14 @@ Progress: a line at each checkpoint (its numbers and the time left for the run) 
 inside a long segment, one about every 640 updates (``PROGRESS_EVERY``) with the
 validation loss and the time left to the next checkpoint.
 
-Cost, measured (2-core AMD EPYC Zen 5 with AVX-512, bf16, batch 32; nanofibres from 2,560
-to 5,120 updates, results/budget/nanofibres): 504 s for the l2-AE, 806 s for the SSIM-AE,
-358 s for the VAE, plus 20-40 s per checkpoint for the maps; about 11 minutes per 1,000
-updates for the three models of one dataset: 28 minutes to 2,560, 56 to 5,120, 1.9 hours
-to 10,240 and 2.9 to 15,625. (Batch 32 passes far fewer patches per second than the batch
-128 of results/benchmark.md.) A GPU or the ``--datasets`` split over sessions is how the
-long end is reached.
+Cost, measured (2-core AMD EPYC Zen 5 with AVX-512, bf16, batch 32; nanofibres from 5,120
+to 10,240 updates, little else running; results/budget/nanofibres): 501 s for the l2-AE,
+924 s for the SSIM-AE, 564 s for the VAE, plus 15-30 s per checkpoint for the maps; about
+6.5 minutes per 1,000 updates for the three models of one dataset: about 20 minutes to
+2,560, 40 to 5,120, 1.2 hours to 10,240 and 1.8 to 15,625. With other work on the machine
+the same training took up to twice as long per update (the machines are shared). Batch 32
+passes far fewer patches per second than the batch 128 of results/benchmark.md. A GPU or
+the ``--datasets`` split over sessions is how the long end is reached.
 """
 from __future__ import annotations
 
